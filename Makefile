@@ -1,0 +1,27 @@
+# Makefile for phantom (PGXS).
+#
+# Every .c file under src/ is part of the extension library; adding a file
+# needs no change here.  Unit tests of the PostgreSQL-free parts (the Raft
+# core and its simulator, the Raft log) build from regress/unit/Makefile.
+
+EXTENSION = phantom
+MODULE_big = phantom
+DATA = $(wildcard sql/phantom--*.sql)
+PGFILEDESC = "phantom - LSM table access method, Raft replication, sharding"
+
+SRCS = $(sort $(wildcard src/*.c src/*/*.c))
+OBJS = $(SRCS:.c=.o)
+
+PG_CPPFLAGS = -I$(srcdir)/include
+# PGXS already passes PostgreSQL's warning flags; CI adds -Werror (make
+# PROFILE=-Werror) so that a warning fails the build.
+SHLIB_LINK = -lzstd -lpthread
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Unit tests that need no server (Raft core, simulator, log storage).
+.PHONY: unit
+unit:
+	$(MAKE) -C regress/unit
