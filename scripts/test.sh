@@ -53,10 +53,8 @@ fi
 
 # free_port prints a TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
-    python3 - <<'PY'
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
-PY
+    perl -MIO::Socket::INET -e \
+        'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport, "\n"'
 }
 
 record() {                      # record <suite> <passed> <failed> [names...]
