@@ -106,6 +106,9 @@ run_tap() {
     shift
     for file in "$@"; do
         log="$work/tap-$(basename "$file").log"
+        # PostgreSQL::Test::Utils creates only the last level of TESTDIR/tmp_check
+        mkdir -p "$work/tapdata/$(basename "$file")"
+        chown "$run_user" "$work/tapdata" "$work/tapdata/$(basename "$file")" 2>/dev/null
         as_user env TESTDIR="$work/tapdata/$(basename "$file")" \
             PERL5LIB="$pgxs/src/test/perl${PERL5LIB:+:$PERL5LIB}" \
             PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
