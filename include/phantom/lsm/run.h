@@ -8,7 +8,9 @@
  *	  header (vblock, the page's hole) followed by the compressed image of
  *	  the hot page with its hole [pd_lower, pd_upper) removed.  Run pages are
  *	  immutable once written.  Only settled vblocks go cold: every item is
- *	  unused, a redirect, or a frozen tuple with an invalid xmax.
+ *	  unused, a redirect, or a frozen tuple with an invalid xmax.  The frame
+ *	  byte format lives in runframe.h; pd_lower always covers the line
+ *	  pointer array, so log_newpage(page_std) keeps every frame.
  *
  * include/phantom/lsm/run.h
  *
@@ -17,23 +19,53 @@
 #ifndef PHANTOM_LSM_RUN_H
 #define PHANTOM_LSM_RUN_H
 
+#include "access/heapam.h"	/* BulkInsertState, used by storage.h */
 #include "storage/block.h"
 #include "storage/bufpage.h"
 #include "utils/rel.h"
 
+#include "phantom/lsm/storage.h"
+
 /*
  * ph_run_read_vblock decompresses the image of vblock from run page runblk
- * into dest (BLCKSZ bytes).  A damaged frame raises ERROR with
- * ERRCODE_DATA_CORRUPTED naming the relation and block.
+ * into dest (BLCKSZ bytes, the hole zeroed).  A damaged run page or frame
+ * raises ERROR with ERRCODE_DATA_CORRUPTED naming the relation and block;
+ * it never crashes.  Takes and releases a share lock on the run page; a
+ * small per-backend cache of recent images saves repeated decompression.
  */
 extern void ph_run_read_vblock(Relation rel, BlockNumber runblk,
 							   BlockNumber vblock, Page dest);
 
 /*
+ * Building run pages (used by compact.c).  ph_run_page_init makes an empty
+ * run page in memory; ph_run_encode compresses a hot page image into a
+ * frame (at phantom.compression_level, with zstd checksums) and returns
+ * false if the frame could not fit a run page; ph_run_page_add appends a
+ * frame and returns false when the page is full.  Frames must be added in
+ * vblock order.
+ */
+#define PH_RUN_MAX_FRAME \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData + sizeof(ItemIdData)) \
+	 - MAXALIGN(sizeof(PhantomSpecial)))
+
+extern void ph_run_page_init(Page page);
+extern bool ph_run_encode(BlockNumber vblock, Page hotpage, char *frame,
+						  Size *len);
+extern bool ph_run_page_add(Page page, const char *frame, Size len);
+
+/*
  * ph_compact_relation moves the settled hot vblocks of rel into new cold
  * runs and returns how many it moved.  The caller holds at least
- * ShareUpdateExclusiveLock on rel.
+ * ShareUpdateExclusiveLock on rel; DML may run concurrently.  Settled
+ * tuples that are visible to everyone but not frozen yet are frozen first.
  */
 extern int64 ph_compact_relation(Relation rel);
+
+/*
+ * ph_compact_candidates counts, up to limit, the hot vblocks of rel that
+ * are not insertion lanes: a cheap upper bound of what compaction could
+ * move (background workers compare it with phantom.compaction_min_pages).
+ */
+extern BlockNumber ph_compact_candidates(Relation rel, BlockNumber limit);
 
 #endif							/* PHANTOM_LSM_RUN_H */
