@@ -1,0 +1,59 @@
+--
+-- phantom_compact: phantom.compact() on a phantom table, and its bad
+-- arguments, each a clear error.  Phantom's own API, so the expected output
+-- is written by hand (the heap baseline skips phantom_* tests).  Errors are
+-- shown as SQLSTATE plus whether the message names the object, so the
+-- wording stays the owner's choice.
+--
+CREATE SCHEMA phantom_compact;
+SET search_path = phantom_compact, public;
+
+CREATE FUNCTION try(stmt text, name text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	msg text;
+	res text;
+BEGIN
+	EXECUTE stmt INTO res;
+	RETURN 'ok: ' || coalesce(res, 'NULL');
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+	RETURN 'ERROR ' || st || CASE WHEN position(name IN msg) > 0 THEN ' (names ' || name || ')'
+	                              ELSE ' (message: ' || msg || ')' END;
+END $$;
+
+CREATE TABLE ph (id int, v text) USING phantom;
+INSERT INTO ph SELECT i, md5(i::text) FROM generate_series(1, 3000) i;
+SELECT try('SELECT phantom.compact(''ph'') >= 0', 'ph');
+VACUUM (FREEZE) ph;
+SELECT phantom.compact('ph') > 0 AS moved_pages;
+SELECT phantom.compact('ph') AS nothing_left;
+SELECT count(*), sum(id), md5(string_agg(v, '' ORDER BY id)) = (SELECT md5(string_agg(md5(i::text), '' ORDER BY i)) FROM generate_series(1, 3000) i) AS same FROM ph;
+-- an empty phantom table
+CREATE TABLE ph_empty (a int) USING phantom;
+SELECT phantom.compact('ph_empty');
+-- NULL: the function is STRICT, so the result is NULL
+SELECT phantom.compact(NULL);
+-- not a phantom table: a heap table, a view, an index, a sequence, a
+-- partitioned table, a materialized view on heap
+CREATE TABLE h (a int) USING heap;
+CREATE VIEW v AS SELECT 1 AS a;
+CREATE INDEX ph_id ON ph (id);
+CREATE SEQUENCE s;
+CREATE TABLE pt (a int) PARTITION BY RANGE (a);
+SELECT try('SELECT phantom.compact(''h'')', 'h');
+SELECT try('SELECT phantom.compact(''v'')', 'v');
+SELECT try('SELECT phantom.compact(''ph_id'')', 'ph_id');
+SELECT try('SELECT phantom.compact(''s'')', 's');
+SELECT try('SELECT phantom.compact(''pt'')', 'pt');
+-- a relation that does not exist, and a dropped one by OID
+SELECT try('SELECT phantom.compact(''no_such_table'')', 'no_such_table');
+SELECT try('SELECT phantom.compact(4000000000::oid)', '4000000000');
+-- not allowed to PUBLIC
+CREATE ROLE regress_phantom_nobody;
+GRANT USAGE ON SCHEMA phantom_compact TO regress_phantom_nobody;
+SET ROLE regress_phantom_nobody;
+SELECT try('SELECT phantom.compact(''phantom_compact.ph'')', 'compact');
+RESET ROLE;
+DROP SCHEMA phantom_compact CASCADE;
+DROP ROLE regress_phantom_nobody;
