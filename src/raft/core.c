@@ -1,0 +1,1867 @@
+/*-------------------------------------------------------------------------
+ *
+ * core.c
+ *	  phantom's Raft consensus core: an I/O-free state machine.
+ *
+ * The core owns the Raft state of one node: term, vote, commit and apply
+ * indexes, role, the in-memory log (log_mem.c), the membership config, the
+ * latest snapshot, the leader's view of each peer's replication progress,
+ * pending ReadIndex requests and an outbox of messages.  It changes only
+ * through ph_raft_tick, ph_raft_step and the request functions, and reports
+ * everything the host must do through ph_raft_ready (see raft.h for the
+ * persist -> send -> apply -> advance protocol).
+ *
+ * Protocol features: randomized election timeouts from a host-seeded RNG,
+ * pre-vote, check-quorum with a leader lease on votes, a no-op entry on
+ * election, commit by counting only of current-term entries, fast log
+ * backtracking by conflicting term, flow control (probe / replicate /
+ * snapshot states with a bounded number of AppendEntries in flight),
+ * single-server membership changes that take effect when appended,
+ * leadership transfer with TimeoutNow, snapshots and ReadIndex.
+ *
+ * Invariants kept here (checked by the simulator):
+ *	- commit <= last index; entries up to commit are never truncated;
+ *	- applied <= commit; only entries made durable in the same or an earlier
+ *	  ready are reported as committed;
+ *	- messages are only ever released in a ready, after (by protocol) the
+ *	  host persisted the state they depend on, so a crash can lose only
+ *	  state no peer has seen;
+ *	- the leader counts itself in a quorum only for entries the host
+ *	  acknowledged as durable (advance);
+ *	- at most one uncommitted config entry exists in a leader's log, and a
+ *	  leader proposes one only after committing an entry of its own term.
+ *
+ * No locking: one host thread owns a PhRaft.
+ *
+ * src/raft/core.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_int.h"
+
+#define MAX_INFLIGHT 64
+
+typedef enum ProgressState
+{
+	PR_PROBE = 0,				/* one AppendEntries at a time to find the
+								 * match point */
+	PR_REPLICATE,				/* streaming, up to max_inflight messages */
+	PR_SNAPSHOT					/* snapshot sent; waiting for it to land */
+} ProgressState;
+
+/* The leader's view of one member's log. */
+typedef struct Progress
+{
+	uint64_t	id;
+	bool		voter;
+	ProgressState state;
+	uint64_t	match;			/* highest index known to match ours */
+	uint64_t	next;			/* next index to send */
+	bool		probe_sent;		/* PROBE: waiting for a response */
+	uint64_t	pending_snapshot;	/* SNAPSHOT: index of the snapshot sent */
+	int			snap_elapsed;	/* SNAPSHOT: ticks since it was sent */
+	bool		recent_active;	/* heard from it this election timeout */
+	uint64_t	read_ack;		/* highest ReadIndex round it confirmed */
+	uint64_t	infl[MAX_INFLIGHT]; /* last index of each message in flight */
+	int			infl_start;
+	int			infl_count;
+} Progress;
+
+/* A ReadIndex request waiting for its heartbeat round. */
+typedef struct PendingRead
+{
+	uint64_t	ctx;
+	uint64_t	index;
+	uint64_t	seq;
+} PendingRead;
+
+struct PhRaft
+{
+	uint64_t	id;
+	PhRaftOptions o;
+
+	/* Raft state */
+	uint64_t	term;
+	uint64_t	vote;
+	uint64_t	commit;
+	uint64_t	applied;
+	PhRaftRole	role;
+	uint64_t	lead;
+	PhRaftMemLog log;
+	PhRaftConfig conf;
+	uint64_t	conf_index;		/* log index conf came from, or snapshot's */
+	PhRaftSnapshot snap;		/* latest snapshot (index 0: none) */
+	bool		snap_pending;	/* snap received, not yet handed to host */
+
+	/* timers */
+	int			election_elapsed;
+	int			heartbeat_elapsed;
+	int			randomized_timeout;
+	uint64_t	rng;
+
+	/* elections */
+	uint64_t	vote_from[PH_RAFT_MAX_NODES];
+	bool		vote_granted[PH_RAFT_MAX_NODES];
+	int			n_votes;
+
+	/* leader state */
+	Progress	prs[PH_RAFT_MAX_NODES];
+	int			n_prs;
+	uint64_t	lead_transferee;
+	PendingRead *pending_reads;
+	int			n_pending_reads;
+	int			cap_pending_reads;
+	uint64_t	read_seq;
+
+	/* outputs */
+	PhRaftMsg  *msgs;
+	size_t		n_msgs;
+	size_t		cap_msgs;
+	PhRaftReadState *reads_out;
+	size_t		n_reads_out;
+	size_t		cap_reads_out;
+	PhRaftVoteState prev_hs;	/* last hard state handed to the host */
+
+	/* between ready and advance */
+	bool		in_ready;
+	uint64_t	rd_stable;
+	uint64_t	rd_applied;
+	PhRaftVoteState rd_hs;
+};
+
+static void become_follower(PhRaft *r, uint64_t term, uint64_t lead);
+static bool send_append(PhRaft *r, Progress *pr, bool send_if_empty);
+static void bcast_append(PhRaft *r);
+
+/* ---------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------
+ */
+
+/* splitmix64: deterministic, seeded by the host. */
+static uint64_t
+rng_next(PhRaft *r)
+{
+	uint64_t	z = (r->rng += UINT64_C(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+static void
+reset_randomized_timeout(PhRaft *r)
+{
+	r->randomized_timeout = r->o.election_tick +
+		(int) (rng_next(r) % (uint64_t) r->o.election_tick);
+}
+
+static int
+quorum(const PhRaft *r)
+{
+	return r->conf.n_voters / 2 + 1;
+}
+
+/* May this node start elections?  Only voters of its config can. */
+static bool
+promotable(const PhRaft *r)
+{
+	return ph_raft_conf_is_voter(&r->conf, r->id);
+}
+
+static Progress *
+progress(PhRaft *r, uint64_t id)
+{
+	int			i;
+
+	for (i = 0; i < r->n_prs; i++)
+		if (r->prs[i].id == id)
+			return &r->prs[i];
+	return NULL;
+}
+
+/*
+ * Queue a message in the outbox.  The message's entries and snapshot are
+ * taken over by the outbox (freed at advance).
+ */
+static void
+send(PhRaft *r, PhRaftMsg *m)
+{
+	if (r->n_msgs == r->cap_msgs)
+	{
+		size_t		ncap = r->cap_msgs ? r->cap_msgs * 2 : 16;
+		PhRaftMsg  *nm = realloc(r->msgs, ncap * sizeof(PhRaftMsg));
+
+		if (nm == NULL)
+		{
+			/* dropping a message is always safe in Raft */
+			ph_raft_msg_free_contents(m);
+			return;
+		}
+		r->msgs = nm;
+		r->cap_msgs = ncap;
+	}
+	m->from = r->id;
+	r->msgs[r->n_msgs++] = *m;
+}
+
+static void
+init_msg(PhRaftMsg *m, PhRaftMsgType type, uint64_t to, uint64_t term)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->to = to;
+	m->term = term;
+}
+
+/* Report a ReadIndex outcome to the host. */
+static void
+push_read(PhRaft *r, uint64_t ctx, uint64_t index, bool ok)
+{
+	if (r->n_reads_out == r->cap_reads_out)
+	{
+		size_t		ncap = r->cap_reads_out ? r->cap_reads_out * 2 : 8;
+		PhRaftReadState *n = realloc(r->reads_out,
+									 ncap * sizeof(PhRaftReadState));
+
+		if (n == NULL)
+			return;
+		r->reads_out = n;
+		r->cap_reads_out = ncap;
+	}
+	r->reads_out[r->n_reads_out].ctx = ctx;
+	r->reads_out[r->n_reads_out].index = index;
+	r->reads_out[r->n_reads_out].ok = ok;
+	r->n_reads_out++;
+}
+
+/* Fail every pending ReadIndex request (leadership lost). */
+static void
+fail_pending_reads(PhRaft *r)
+{
+	int			i;
+
+	for (i = 0; i < r->n_pending_reads; i++)
+		push_read(r, r->pending_reads[i].ctx, 0, false);
+	r->n_pending_reads = 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Progress (flow control)
+ * ---------------------------------------------------------------------
+ */
+
+static int
+max_inflight(const PhRaft *r)
+{
+	return r->o.max_inflight;
+}
+
+static void
+pr_reset(PhRaft *r, Progress *pr)
+{
+	pr->state = PR_PROBE;
+	pr->match = 0;
+	pr->next = ph_raft_mem_last_index(&r->log) + 1;
+	pr->probe_sent = false;
+	pr->pending_snapshot = 0;
+	pr->snap_elapsed = 0;
+	pr->recent_active = false;
+	pr->read_ack = 0;
+	pr->infl_start = pr->infl_count = 0;
+}
+
+static void
+pr_become_probe(Progress *pr)
+{
+	if (pr->state == PR_SNAPSHOT)
+	{
+		uint64_t	ps = pr->pending_snapshot;
+
+		pr->next = (pr->match + 1 > ps + 1) ? pr->match + 1 : ps + 1;
+	}
+	else
+		pr->next = pr->match + 1;
+	pr->state = PR_PROBE;
+	pr->probe_sent = false;
+	pr->pending_snapshot = 0;
+	pr->infl_start = pr->infl_count = 0;
+}
+
+static void
+pr_become_replicate(Progress *pr)
+{
+	pr->state = PR_REPLICATE;
+	pr->next = pr->match + 1;
+	pr->probe_sent = false;
+	pr->pending_snapshot = 0;
+	pr->infl_start = pr->infl_count = 0;
+}
+
+static bool
+pr_paused(const PhRaft *r, const Progress *pr)
+{
+	switch (pr->state)
+	{
+		case PR_PROBE:
+			return pr->probe_sent;
+		case PR_REPLICATE:
+			return pr->infl_count >= max_inflight(r);
+		case PR_SNAPSHOT:
+			return true;
+	}
+	return true;
+}
+
+/* Forget the in-flight messages whose last index is <= index. */
+static void
+pr_free_inflight_to(Progress *pr, uint64_t index)
+{
+	while (pr->infl_count > 0 && pr->infl[pr->infl_start] <= index)
+	{
+		pr->infl_start = (pr->infl_start + 1) % MAX_INFLIGHT;
+		pr->infl_count--;
+	}
+}
+
+static void
+pr_add_inflight(Progress *pr, uint64_t last)
+{
+	pr->infl[(pr->infl_start + pr->infl_count) % MAX_INFLIGHT] = last;
+	pr->infl_count++;
+}
+
+/* An acceptance up to index: true if it taught us something new. */
+static bool
+pr_maybe_update(Progress *pr, uint64_t index)
+{
+	bool		updated = false;
+
+	if (pr->match < index)
+	{
+		pr->match = index;
+		pr->probe_sent = false;
+		updated = true;
+	}
+	if (pr->next < index + 1)
+		pr->next = index + 1;
+	return updated;
+}
+
+/*
+ * A rejection of the AppendEntries whose previous entry was "rejected".
+ * The follower suggests (hint, hint_term): its log has no entry matching
+ * ours above hint.  We skip our entries above the last one of ours whose
+ * term is <= hint_term too (fast backtracking by term).  Stale rejections
+ * are ignored.  Returns true if next moved and a new probe should go out.
+ */
+static bool
+pr_maybe_decr(PhRaft *r, Progress *pr, uint64_t rejected, uint64_t hint,
+			  uint64_t hint_term)
+{
+	uint64_t	nn;
+
+	if (pr->state == PR_REPLICATE)
+	{
+		if (rejected <= pr->match)
+			return false;
+		pr->next = pr->match + 1;
+		return true;
+	}
+	if (pr->next == 0 || pr->next - 1 != rejected)
+		return false;
+	if (hint_term > 0)
+		hint = ph_raft_mem_find_conflict_by_term(&r->log, hint, hint_term);
+	nn = hint + 1;
+	if (nn > rejected)
+		nn = rejected;
+	if (nn < pr->match + 1)
+		nn = pr->match + 1;
+	pr->next = nn;
+	pr->probe_sent = false;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Config
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Make the progress set match the config (leader), keeping what we know
+ * about members that stay.
+ */
+static void
+sync_progress(PhRaft *r)
+{
+	Progress	old[PH_RAFT_MAX_NODES];
+	int			n_old = r->n_prs;
+	int			i;
+	int			j;
+
+	memcpy(old, r->prs, sizeof(Progress) * n_old);
+	r->n_prs = 0;
+	for (i = 0; i < r->conf.n_voters + r->conf.n_learners; i++)
+	{
+		bool		voter = i < r->conf.n_voters;
+		uint64_t	id = voter ? r->conf.voters[i] :
+			r->conf.learners[i - r->conf.n_voters];
+		Progress   *pr = &r->prs[r->n_prs++];
+
+		for (j = 0; j < n_old; j++)
+			if (old[j].id == id)
+				break;
+		if (j < n_old)
+			*pr = old[j];
+		else
+		{
+			memset(pr, 0, sizeof(*pr));
+			pr->id = id;
+			pr_reset(r, pr);
+			if (id == r->id)
+				pr->match = r->log.stable;
+		}
+		pr->voter = voter;
+	}
+	/* keep our own progress even if we are not a member */
+	if (progress(r, r->id) == NULL && n_old > 0)
+	{
+		for (j = 0; j < n_old; j++)
+			if (old[j].id == r->id)
+			{
+				r->prs[r->n_prs] = old[j];
+				r->prs[r->n_prs].voter = false;
+				r->n_prs++;
+				break;
+			}
+	}
+}
+
+/* The config in force as of log index "upto": last config entry <= upto. */
+static void
+conf_as_of(const PhRaft *r, uint64_t upto, PhRaftConfig *c, uint64_t *at)
+{
+	uint64_t	i;
+
+	for (i = upto; i > r->log.snap_index; i--)
+	{
+		PhRaftEntry *e = ph_raft_mem_entry(&r->log, i);
+
+		if (e && e->type == PH_RAFT_ENTRY_CONFIG &&
+			ph_raft_conf_decode(e->data, e->len, c))
+		{
+			if (at)
+				*at = i;
+			return;
+		}
+	}
+	*c = r->snap.conf;
+	if (at)
+		*at = r->snap.index;
+}
+
+static bool maybe_commit(PhRaft *r);
+
+/*
+ * Recompute the config from the log (after appends of config entries or a
+ * truncation) and react: the leader adjusts its progress set, a quorum
+ * change may commit entries, a transfer to a node that is no longer a
+ * voter is abandoned.
+ */
+static void
+refresh_conf(PhRaft *r)
+{
+	conf_as_of(r, ph_raft_mem_last_index(&r->log), &r->conf, &r->conf_index);
+	if (r->role == PH_RAFT_LEADER)
+	{
+		sync_progress(r);
+		if (r->lead_transferee != PH_RAFT_NONE &&
+			!ph_raft_conf_is_voter(&r->conf, r->lead_transferee))
+			r->lead_transferee = PH_RAFT_NONE;
+		if (maybe_commit(r))
+			bcast_append(r);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Role changes
+ * ---------------------------------------------------------------------
+ */
+
+/* Common part of every role change; a new term forgets the vote. */
+static void
+reset(PhRaft *r, uint64_t term)
+{
+	int			i;
+
+	if (term != r->term)
+	{
+		r->term = term;
+		r->vote = PH_RAFT_NONE;
+	}
+	r->lead = PH_RAFT_NONE;
+	r->election_elapsed = 0;
+	r->heartbeat_elapsed = 0;
+	reset_randomized_timeout(r);
+	r->n_votes = 0;
+	r->lead_transferee = PH_RAFT_NONE;
+	fail_pending_reads(r);
+	for (i = 0; i < r->n_prs; i++)
+		pr_reset(r, &r->prs[i]);
+}
+
+static void
+become_follower(PhRaft *r, uint64_t term, uint64_t lead)
+{
+	reset(r, term);
+	r->role = PH_RAFT_FOLLOWER;
+	r->lead = lead;
+}
+
+static void
+become_precandidate(PhRaft *r)
+{
+	/* term and vote unchanged: a pre-vote must not disrupt anybody */
+	r->role = PH_RAFT_PRECANDIDATE;
+	r->lead = PH_RAFT_NONE;
+	r->n_votes = 0;
+	r->election_elapsed = 0;
+	reset_randomized_timeout(r);
+	fail_pending_reads(r);
+}
+
+static void
+become_candidate(PhRaft *r)
+{
+	reset(r, r->term + 1);
+	r->vote = r->id;
+	r->role = PH_RAFT_CANDIDATE;
+}
+
+/* Append an entry of the current term to our log (leader). */
+static bool
+append_entry(PhRaft *r, uint8_t type, const void *data, uint32_t len)
+{
+	Progress   *self;
+
+	if (!ph_raft_mem_append(&r->log, r->term, type, data, len))
+		return false;
+	self = progress(r, r->id);
+	if (self)
+		self->next = ph_raft_mem_last_index(&r->log) + 1;
+	return true;
+}
+
+static void
+become_leader(PhRaft *r)
+{
+	Progress   *self;
+	int			i;
+
+	reset(r, r->term);
+	r->role = PH_RAFT_LEADER;
+	r->lead = r->id;
+	sync_progress(r);
+	for (i = 0; i < r->n_prs; i++)
+		pr_reset(r, &r->prs[i]);
+	self = progress(r, r->id);
+	if (self)
+	{
+		self->match = r->log.stable;
+		self->recent_active = true;
+	}
+	/* the no-op lets us commit (and so learn) everything before our term */
+	append_entry(r, PH_RAFT_ENTRY_NOOP, NULL, 0);
+	bcast_append(r);
+}
+
+/* ---------------------------------------------------------------------
+ * Elections
+ * ---------------------------------------------------------------------
+ */
+
+typedef enum VoteResult
+{
+	VOTE_PENDING,
+	VOTE_WON,
+	VOTE_LOST
+} VoteResult;
+
+/* Record a (pre-)vote from id and tell whether the election is decided. */
+static VoteResult
+poll(PhRaft *r, uint64_t id, bool granted)
+{
+	int			i;
+	int			yes = 0;
+	int			no = 0;
+
+	for (i = 0; i < r->n_votes; i++)
+		if (r->vote_from[i] == id)
+			break;
+	if (i == r->n_votes && r->n_votes < PH_RAFT_MAX_NODES)
+	{
+		r->vote_from[r->n_votes] = id;
+		r->vote_granted[r->n_votes] = granted;
+		r->n_votes++;
+	}
+	for (i = 0; i < r->n_votes; i++)
+	{
+		if (!ph_raft_conf_is_voter(&r->conf, r->vote_from[i]))
+			continue;
+		if (r->vote_granted[i])
+			yes++;
+		else
+			no++;
+	}
+	if (yes >= quorum(r))
+		return VOTE_WON;
+	if (no > r->conf.n_voters - quorum(r))
+		return VOTE_LOST;
+	return VOTE_PENDING;
+}
+
+/*
+ * Start a (pre-)election.  A pre-election asks for votes at term+1 without
+ * changing our term, so a partitioned node cannot inflate terms and
+ * disrupt a working leader when it comes back.  transfer marks a campaign
+ * caused by TimeoutNow: voters then ignore their leader lease.
+ */
+static void
+campaign(PhRaft *r, bool pre, bool transfer)
+{
+	uint64_t	vote_term;
+	PhRaftMsgType type;
+	int			i;
+
+	if (!promotable(r))
+		return;
+	if (pre)
+	{
+		become_precandidate(r);
+		vote_term = r->term + 1;
+		type = PH_RAFT_MSG_PREVOTE;
+	}
+	else
+	{
+		become_candidate(r);
+		vote_term = r->term;
+		type = PH_RAFT_MSG_VOTE;
+	}
+	if (poll(r, r->id, true) == VOTE_WON)
+	{
+		if (pre)
+			campaign(r, false, transfer);
+		else
+			become_leader(r);
+		return;
+	}
+	for (i = 0; i < r->conf.n_voters; i++)
+	{
+		PhRaftMsg	m;
+
+		if (r->conf.voters[i] == r->id)
+			continue;
+		init_msg(&m, type, r->conf.voters[i], vote_term);
+		m.index = ph_raft_mem_last_index(&r->log);
+		m.log_term = ph_raft_mem_last_term(&r->log);
+		m.flag = transfer;
+		send(r, &m);
+	}
+}
+
+static void
+hup(PhRaft *r, bool transfer)
+{
+	if (r->role == PH_RAFT_LEADER)
+		return;
+	campaign(r, r->o.pre_vote && !transfer, transfer);
+}
+
+/* Answer a (pre-)vote request whose term is >= ours. */
+static void
+handle_vote(PhRaft *r, const PhRaftMsg *m)
+{
+	bool		pre = m->type == PH_RAFT_MSG_PREVOTE;
+	bool		can_vote;
+	PhRaftMsg	resp;
+
+	can_vote = r->vote == m->from ||
+		(r->vote == PH_RAFT_NONE && r->lead == PH_RAFT_NONE) ||
+		(pre && m->term > r->term);
+	init_msg(&resp, pre ? PH_RAFT_MSG_PREVOTE_RESP : PH_RAFT_MSG_VOTE_RESP,
+			 m->from, r->term);
+	if (can_vote && ph_raft_mem_up_to_date(&r->log, m->log_term, m->index))
+	{
+		/* a grant carries the requested term, so the candidate counts it */
+		resp.term = m->term;
+		if (!pre)
+		{
+			r->election_elapsed = 0;
+			r->vote = m->from;
+		}
+	}
+	else
+		resp.reject = true;
+	send(r, &resp);
+}
+
+/* ---------------------------------------------------------------------
+ * Replication: leader side
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Send the next AppendEntries (or the snapshot) to pr unless flow control
+ * pauses it.  With send_if_empty false, nothing is sent when there are no
+ * new entries.  Returns true if a message was sent.
+ */
+static bool
+send_append(PhRaft *r, Progress *pr, bool send_if_empty)
+{
+	PhRaftMsg	m;
+	uint64_t	last = ph_raft_mem_last_index(&r->log);
+	uint64_t	prev;
+	uint64_t	hi;
+	uint64_t	i;
+
+	if (pr->id == r->id || pr_paused(r, pr))
+		return false;
+	if (pr->next > last + 1)
+		pr->next = last + 1;
+	prev = pr->next - 1;
+	if (prev < r->log.snap_index)
+	{
+		/* the entries it needs are compacted: send the snapshot */
+		if (r->snap.index == 0)
+			return false;
+		init_msg(&m, PH_RAFT_MSG_SNAP, pr->id, r->term);
+		m.snapshot = malloc(sizeof(PhRaftSnapshot));
+		if (m.snapshot == NULL ||
+			!ph_raft_snapshot_copy(m.snapshot, &r->snap))
+		{
+			free(m.snapshot);
+			return false;
+		}
+		send(r, &m);
+		pr->state = PR_SNAPSHOT;
+		pr->pending_snapshot = r->snap.index;
+		pr->snap_elapsed = 0;
+		pr->infl_start = pr->infl_count = 0;
+		return true;
+	}
+	hi = pr->next + (uint64_t) r->o.max_msg_entries - 1;
+	if (hi > last)
+		hi = last;
+	if (pr->next > hi && !send_if_empty)
+		return false;
+	init_msg(&m, PH_RAFT_MSG_APP, pr->id, r->term);
+	m.index = prev;
+	m.log_term = ph_raft_mem_term(&r->log, prev);
+	m.commit = r->commit;
+	if (pr->next <= hi)
+	{
+		m.entries = calloc(hi - pr->next + 1, sizeof(PhRaftEntry));
+		if (m.entries == NULL)
+			return false;
+		for (i = pr->next; i <= hi; i++)
+		{
+			if (!ph_raft_entry_copy(&m.entries[m.n_entries],
+									ph_raft_mem_entry(&r->log, i)))
+			{
+				ph_raft_msg_free_contents(&m);
+				return false;
+			}
+			m.n_entries++;
+		}
+	}
+	send(r, &m);
+	if (pr->state == PR_REPLICATE && m.n_entries > 0)
+	{
+		pr->next = hi + 1;
+		pr_add_inflight(pr, hi);
+	}
+	else if (pr->state == PR_PROBE)
+		pr->probe_sent = true;
+	return true;
+}
+
+static void
+bcast_append(PhRaft *r)
+{
+	int			i;
+
+	for (i = 0; i < r->n_prs; i++)
+		send_append(r, &r->prs[i], true);
+}
+
+static void
+bcast_heartbeat(PhRaft *r, uint64_t ctx)
+{
+	int			i;
+
+	for (i = 0; i < r->n_prs; i++)
+	{
+		Progress   *pr = &r->prs[i];
+		PhRaftMsg	m;
+
+		if (pr->id == r->id)
+			continue;
+		init_msg(&m, PH_RAFT_MSG_HEARTBEAT, pr->id, r->term);
+		/* never let a follower commit beyond what matches our log */
+		m.commit = pr->match < r->commit ? pr->match : r->commit;
+		m.context = ctx;
+		send(r, &m);
+	}
+}
+
+static int
+cmp_desc(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a;
+	uint64_t	y = *(const uint64_t *) b;
+
+	return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+/*
+ * Advance the commit index to the highest index replicated on a quorum of
+ * voters, but only if that entry is of the current term (Raft §5.4.2:
+ * counting replicas does not commit entries of earlier terms).
+ */
+static bool
+maybe_commit(PhRaft *r)
+{
+	uint64_t	m[PH_RAFT_MAX_NODES];
+	int			n = 0;
+	int			i;
+	uint64_t	q;
+
+	if (r->conf.n_voters == 0)
+		return false;
+	for (i = 0; i < r->n_prs; i++)
+		if (r->prs[i].voter)
+			m[n++] = r->prs[i].match;
+	if (n < quorum(r))
+		return false;
+	qsort(m, n, sizeof(uint64_t), cmp_desc);
+	q = m[quorum(r) - 1];
+	if (q > r->commit && ph_raft_mem_term(&r->log, q) == r->term)
+	{
+		r->commit = q;
+		return true;
+	}
+	return false;
+}
+
+/* Release the ReadIndex requests confirmed by a quorum of heartbeats. */
+static void
+process_reads(PhRaft *r)
+{
+	int			done = 0;
+	int			i;
+
+	while (done < r->n_pending_reads)
+	{
+		PendingRead *pr = &r->pending_reads[done];
+		int			acks = 0;
+
+		for (i = 0; i < r->n_prs; i++)
+			if (r->prs[i].voter &&
+				(r->prs[i].id == r->id || r->prs[i].read_ack >= pr->seq))
+				acks++;
+		if (acks < quorum(r))
+			break;
+		push_read(r, pr->ctx, pr->index, true);
+		done++;
+	}
+	if (done > 0)
+	{
+		memmove(r->pending_reads, r->pending_reads + done,
+				(r->n_pending_reads - done) * sizeof(PendingRead));
+		r->n_pending_reads -= done;
+	}
+}
+
+static void
+send_timeout_now(PhRaft *r, uint64_t to)
+{
+	PhRaftMsg	m;
+
+	init_msg(&m, PH_RAFT_MSG_TIMEOUT_NOW, to, r->term);
+	send(r, &m);
+}
+
+static void
+leader_handle_app_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
+{
+	pr->recent_active = true;
+	if (m->reject)
+	{
+		if (pr_maybe_decr(r, pr, m->index, m->reject_hint, m->hint_term))
+		{
+			if (pr->state == PR_REPLICATE)
+				pr_become_probe(pr);
+			send_append(r, pr, true);
+		}
+		return;
+	}
+	if (!pr_maybe_update(pr, m->index))
+		return;
+	if (pr->state == PR_PROBE)
+		pr_become_replicate(pr);
+	else if (pr->state == PR_SNAPSHOT && pr->match >= pr->pending_snapshot)
+		pr_become_replicate(pr);
+	else if (pr->state == PR_REPLICATE)
+		pr_free_inflight_to(pr, pr->match);
+	if (maybe_commit(r))
+		bcast_append(r);
+	while (send_append(r, pr, false))
+		;
+	if (m->from == r->lead_transferee &&
+		pr->match == ph_raft_mem_last_index(&r->log))
+		send_timeout_now(r, m->from);
+}
+
+static void
+leader_handle_heartbeat_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
+{
+	pr->recent_active = true;
+	pr->probe_sent = false;
+	if (pr->state == PR_REPLICATE && pr->infl_count >= max_inflight(r))
+	{
+		/* one message may have been lost; let one more through */
+		pr->infl_start = (pr->infl_start + 1) % MAX_INFLIGHT;
+		pr->infl_count--;
+	}
+	if (pr->match < ph_raft_mem_last_index(&r->log))
+		send_append(r, pr, true);
+	if (m->context > pr->read_ack)
+	{
+		pr->read_ack = m->context;
+		process_reads(r);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Replication: follower side
+ * ---------------------------------------------------------------------
+ */
+
+static void
+commit_to(PhRaft *r, uint64_t c)
+{
+	uint64_t	last = ph_raft_mem_last_index(&r->log);
+
+	if (c > last)
+		c = last;
+	if (c > r->commit)
+		r->commit = c;
+}
+
+static int
+handle_append(PhRaft *r, const PhRaftMsg *m)
+{
+	PhRaftMsg	resp;
+	uint64_t	last = ph_raft_mem_last_index(&r->log);
+
+	init_msg(&resp, PH_RAFT_MSG_APP_RESP, m->from, r->term);
+	if (m->index < r->commit)
+	{
+		resp.index = r->commit;
+		send(r, &resp);
+		return PH_RAFT_OK;
+	}
+	if (m->index <= last && ph_raft_mem_term(&r->log, m->index) == m->log_term)
+	{
+		uint32_t	k;
+		bool		conf_changed = false;
+
+		for (k = 0; k < m->n_entries; k++)
+		{
+			const PhRaftEntry *e = &m->entries[k];
+
+			if (e->index <= ph_raft_mem_last_index(&r->log))
+			{
+				if (ph_raft_mem_term(&r->log, e->index) == e->term)
+					continue;
+				if (e->index <= r->commit)
+					return PH_RAFT_ERR_INVALID; /* would lose committed
+												 * data: a protocol bug */
+				if (r->conf_index >= e->index)
+					conf_changed = true;
+				ph_raft_mem_truncate_after(&r->log, e->index - 1);
+			}
+			if (!ph_raft_mem_append(&r->log, e->term, e->type, e->data,
+									e->len))
+				return PH_RAFT_ERR_NOMEM;
+			if (e->type == PH_RAFT_ENTRY_CONFIG)
+				conf_changed = true;
+		}
+		if (conf_changed)
+			refresh_conf(r);
+		commit_to(r, m->index + m->n_entries < m->commit ?
+				  m->index + m->n_entries : m->commit);
+		resp.index = m->index + m->n_entries;
+		send(r, &resp);
+		return PH_RAFT_OK;
+	}
+	resp.reject = true;
+	resp.index = m->index;
+	resp.reject_hint = ph_raft_mem_find_conflict_by_term(&r->log,
+														 m->index < last ?
+														 m->index : last,
+														 m->log_term);
+	resp.hint_term = ph_raft_mem_term(&r->log, resp.reject_hint);
+	send(r, &resp);
+	return PH_RAFT_OK;
+}
+
+static void
+handle_heartbeat(PhRaft *r, const PhRaftMsg *m)
+{
+	PhRaftMsg	resp;
+
+	commit_to(r, m->commit);
+	init_msg(&resp, PH_RAFT_MSG_HEARTBEAT_RESP, m->from, r->term);
+	resp.context = m->context;
+	send(r, &resp);
+}
+
+/*
+ * InstallSnapshot.  If our log already has the snapshot's last entry we
+ * just commit up to it; otherwise the log is replaced by the snapshot and
+ * the host must install it (ready.snapshot).
+ */
+static int
+handle_snapshot(PhRaft *r, const PhRaftMsg *m)
+{
+	const PhRaftSnapshot *s = m->snapshot;
+	PhRaftMsg	resp;
+
+	init_msg(&resp, PH_RAFT_MSG_APP_RESP, m->from, r->term);
+	if (s == NULL)
+		return PH_RAFT_ERR_INVALID;
+	if (s->index > r->commit)
+	{
+		if (ph_raft_mem_term(&r->log, s->index) == s->term &&
+			s->index > r->log.snap_index)
+			commit_to(r, s->index);
+		else
+		{
+			PhRaftSnapshot copy;
+
+			if (!ph_raft_snapshot_copy(&copy, s))
+				return PH_RAFT_ERR_NOMEM;
+			free(r->snap.data);
+			r->snap = copy;
+			r->snap_pending = true;
+			ph_raft_mem_reset(&r->log, s->index, s->term);
+			r->commit = s->index;
+			refresh_conf(r);
+		}
+	}
+	resp.index = r->commit;
+	send(r, &resp);
+	return PH_RAFT_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Step
+ * ---------------------------------------------------------------------
+ */
+
+int
+ph_raft_step(PhRaft *r, const PhRaftMsg *m)
+{
+	Progress   *pr;
+
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (m->to != r->id || m->from == r->id || m->from == PH_RAFT_NONE ||
+		m->type < PH_RAFT_MSG_APP || m->type > PH_RAFT_MSG_TYPE_MAX)
+		return PH_RAFT_ERR_INVALID;
+
+	if (m->term > r->term)
+	{
+		if (m->type == PH_RAFT_MSG_VOTE || m->type == PH_RAFT_MSG_PREVOTE)
+		{
+			bool		in_lease = r->o.check_quorum &&
+				r->lead != PH_RAFT_NONE &&
+				r->election_elapsed < r->o.election_tick;
+
+			/* we heard from a live leader recently: do not be disrupted */
+			if (in_lease && !m->flag)
+				return PH_RAFT_OK;
+		}
+		if (m->type == PH_RAFT_MSG_PREVOTE ||
+			(m->type == PH_RAFT_MSG_PREVOTE_RESP && !m->reject))
+		{
+			/* pre-vote terms are in the future; ours does not move */
+		}
+		else if (m->type == PH_RAFT_MSG_APP ||
+				 m->type == PH_RAFT_MSG_HEARTBEAT ||
+				 m->type == PH_RAFT_MSG_SNAP)
+			become_follower(r, m->term, m->from);
+		else
+			become_follower(r, m->term, PH_RAFT_NONE);
+	}
+	else if (m->term < r->term)
+	{
+		PhRaftMsg	resp;
+
+		if ((r->o.check_quorum || r->o.pre_vote) &&
+			(m->type == PH_RAFT_MSG_APP || m->type == PH_RAFT_MSG_HEARTBEAT))
+		{
+			/* tell a stale leader about the newer term */
+			init_msg(&resp, PH_RAFT_MSG_APP_RESP, m->from, r->term);
+			send(r, &resp);
+		}
+		else if (m->type == PH_RAFT_MSG_PREVOTE)
+		{
+			init_msg(&resp, PH_RAFT_MSG_PREVOTE_RESP, m->from, r->term);
+			resp.reject = true;
+			send(r, &resp);
+		}
+		return PH_RAFT_OK;
+	}
+
+	if (m->type == PH_RAFT_MSG_VOTE || m->type == PH_RAFT_MSG_PREVOTE)
+	{
+		handle_vote(r, m);
+		return PH_RAFT_OK;
+	}
+
+	switch (r->role)
+	{
+		case PH_RAFT_LEADER:
+			pr = progress(r, m->from);
+			if (pr == NULL)
+				return PH_RAFT_OK;
+			if (m->type == PH_RAFT_MSG_APP_RESP)
+				leader_handle_app_resp(r, pr, m);
+			else if (m->type == PH_RAFT_MSG_HEARTBEAT_RESP)
+				leader_handle_heartbeat_resp(r, pr, m);
+			return PH_RAFT_OK;
+
+		case PH_RAFT_PRECANDIDATE:
+		case PH_RAFT_CANDIDATE:
+			if (m->type == PH_RAFT_MSG_APP || m->type == PH_RAFT_MSG_HEARTBEAT ||
+				m->type == PH_RAFT_MSG_SNAP)
+			{
+				/* somebody won this term */
+				become_follower(r, m->term, m->from);
+				break;
+			}
+			if ((r->role == PH_RAFT_PRECANDIDATE &&
+				 m->type == PH_RAFT_MSG_PREVOTE_RESP) ||
+				(r->role == PH_RAFT_CANDIDATE &&
+				 m->type == PH_RAFT_MSG_VOTE_RESP))
+			{
+				switch (poll(r, m->from, !m->reject))
+				{
+					case VOTE_WON:
+						if (r->role == PH_RAFT_PRECANDIDATE)
+							campaign(r, false, false);
+						else
+							become_leader(r);
+						break;
+					case VOTE_LOST:
+						become_follower(r, r->term, PH_RAFT_NONE);
+						break;
+					case VOTE_PENDING:
+						break;
+				}
+			}
+			return PH_RAFT_OK;
+
+		case PH_RAFT_FOLLOWER:
+			break;
+	}
+
+	/* follower */
+	switch (m->type)
+	{
+		case PH_RAFT_MSG_APP:
+			r->election_elapsed = 0;
+			r->lead = m->from;
+			return handle_append(r, m);
+		case PH_RAFT_MSG_HEARTBEAT:
+			r->election_elapsed = 0;
+			r->lead = m->from;
+			handle_heartbeat(r, m);
+			return PH_RAFT_OK;
+		case PH_RAFT_MSG_SNAP:
+			r->election_elapsed = 0;
+			r->lead = m->from;
+			return handle_snapshot(r, m);
+		case PH_RAFT_MSG_TIMEOUT_NOW:
+			hup(r, true);
+			return PH_RAFT_OK;
+		default:
+			return PH_RAFT_OK;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Ticks
+ * ---------------------------------------------------------------------
+ */
+
+static bool
+quorum_active(PhRaft *r)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < r->n_prs; i++)
+		if (r->prs[i].voter &&
+			(r->prs[i].id == r->id || r->prs[i].recent_active))
+			n++;
+	return n >= quorum(r);
+}
+
+static void
+tick_leader(PhRaft *r)
+{
+	int			i;
+
+	r->heartbeat_elapsed++;
+	r->election_elapsed++;
+	for (i = 0; i < r->n_prs; i++)
+	{
+		Progress   *pr = &r->prs[i];
+
+		/* a snapshot lost in transit must not stall the follower forever */
+		if (pr->state == PR_SNAPSHOT &&
+			++pr->snap_elapsed >= 2 * r->o.election_tick)
+			pr_become_probe(pr);
+	}
+	if (r->election_elapsed >= r->o.election_tick)
+	{
+		r->election_elapsed = 0;
+		if (r->o.check_quorum)
+		{
+			if (!quorum_active(r))
+			{
+				become_follower(r, r->term, PH_RAFT_NONE);
+				return;
+			}
+			for (i = 0; i < r->n_prs; i++)
+				if (r->prs[i].id != r->id)
+					r->prs[i].recent_active = false;
+		}
+		r->lead_transferee = PH_RAFT_NONE;
+	}
+	if (r->heartbeat_elapsed >= r->o.heartbeat_tick)
+	{
+		r->heartbeat_elapsed = 0;
+		bcast_heartbeat(r, r->read_seq);
+	}
+}
+
+void
+ph_raft_tick(PhRaft *r)
+{
+	if (r->in_ready)
+		return;
+	if (r->role == PH_RAFT_LEADER)
+	{
+		tick_leader(r);
+		return;
+	}
+	r->election_elapsed++;
+	if (promotable(r) && r->election_elapsed >= r->randomized_timeout)
+	{
+		r->election_elapsed = 0;
+		hup(r, false);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Requests
+ * ---------------------------------------------------------------------
+ */
+
+int
+ph_raft_propose(PhRaft *r, const void *data, uint32_t len, uint64_t *index,
+				uint64_t *term)
+{
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (r->role != PH_RAFT_LEADER)
+		return PH_RAFT_ERR_NOT_LEADER;
+	if (r->lead_transferee != PH_RAFT_NONE)
+		return PH_RAFT_ERR_TRANSFERRING;
+	if (!append_entry(r, PH_RAFT_ENTRY_NORMAL, data, len))
+		return PH_RAFT_ERR_NOMEM;
+	if (index)
+		*index = ph_raft_mem_last_index(&r->log);
+	if (term)
+		*term = r->term;
+	bcast_append(r);
+	return PH_RAFT_OK;
+}
+
+int
+ph_raft_conf(PhRaft *r, PhRaftConfOp op, uint64_t node, uint64_t *index,
+			 uint64_t *term)
+{
+	PhRaftConfig nc = r->conf;
+	Progress   *pr;
+	unsigned char buf[8 + 8 * PH_RAFT_MAX_NODES];
+	int			i;
+
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (r->role != PH_RAFT_LEADER)
+		return PH_RAFT_ERR_NOT_LEADER;
+	if (r->lead_transferee != PH_RAFT_NONE)
+		return PH_RAFT_ERR_TRANSFERRING;
+	if (node == PH_RAFT_NONE)
+		return PH_RAFT_ERR_INVALID;
+	if (r->conf_index > r->commit)
+		return PH_RAFT_ERR_CONF_PENDING;
+	/* Ongaro's fix for single-server changes: commit in our term first */
+	if (ph_raft_mem_term(&r->log, r->commit) != r->term)
+		return PH_RAFT_ERR_NOT_READY;
+
+	switch (op)
+	{
+		case PH_RAFT_CONF_ADD_LEARNER:
+			if (ph_raft_conf_is_voter(&nc, node) ||
+				ph_raft_conf_is_learner(&nc, node) ||
+				nc.n_voters + nc.n_learners >= PH_RAFT_MAX_NODES)
+				return PH_RAFT_ERR_INVALID;
+			nc.learners[nc.n_learners++] = node;
+			break;
+		case PH_RAFT_CONF_PROMOTE:
+			if (!ph_raft_conf_is_learner(&nc, node))
+				return PH_RAFT_ERR_INVALID;
+			pr = progress(r, node);
+			if (pr == NULL || pr->match < r->commit)
+				return PH_RAFT_ERR_NOT_CAUGHT_UP;
+			for (i = 0; i < nc.n_learners; i++)
+				if (nc.learners[i] == node)
+					nc.learners[i] = nc.learners[--nc.n_learners];
+			nc.voters[nc.n_voters++] = node;
+			break;
+		case PH_RAFT_CONF_REMOVE:
+			if (node == r->id)
+				return PH_RAFT_ERR_INVALID;
+			if (ph_raft_conf_is_voter(&nc, node))
+			{
+				if (nc.n_voters <= 1)
+					return PH_RAFT_ERR_INVALID;
+				for (i = 0; i < nc.n_voters; i++)
+					if (nc.voters[i] == node)
+						nc.voters[i] = nc.voters[--nc.n_voters];
+			}
+			else if (ph_raft_conf_is_learner(&nc, node))
+			{
+				for (i = 0; i < nc.n_learners; i++)
+					if (nc.learners[i] == node)
+						nc.learners[i] = nc.learners[--nc.n_learners];
+			}
+			else
+				return PH_RAFT_ERR_INVALID;
+			break;
+		default:
+			return PH_RAFT_ERR_INVALID;
+	}
+	ph_raft_conf_encode(&nc, buf);
+	if (!append_entry(r, PH_RAFT_ENTRY_CONFIG, buf,
+					  ph_raft_conf_encoded_len(&nc)))
+		return PH_RAFT_ERR_NOMEM;
+	if (index)
+		*index = ph_raft_mem_last_index(&r->log);
+	if (term)
+		*term = r->term;
+	/* the new config takes effect now that it is in our log */
+	refresh_conf(r);
+	bcast_append(r);
+	return PH_RAFT_OK;
+}
+
+int
+ph_raft_transfer_leader(PhRaft *r, uint64_t target)
+{
+	Progress   *pr;
+
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (r->role != PH_RAFT_LEADER)
+		return PH_RAFT_ERR_NOT_LEADER;
+	if (target == r->id || !ph_raft_conf_is_voter(&r->conf, target))
+		return PH_RAFT_ERR_INVALID;
+	if (r->lead_transferee == target)
+		return PH_RAFT_OK;
+	pr = progress(r, target);
+	if (pr == NULL)
+		return PH_RAFT_ERR_INVALID;
+	r->lead_transferee = target;
+	/* the transfer is abandoned after one election timeout */
+	r->election_elapsed = 0;
+	if (pr->match == ph_raft_mem_last_index(&r->log))
+		send_timeout_now(r, target);
+	else
+		send_append(r, pr, true);
+	return PH_RAFT_OK;
+}
+
+int
+ph_raft_read_index(PhRaft *r, uint64_t ctx)
+{
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (r->role != PH_RAFT_LEADER)
+		return PH_RAFT_ERR_NOT_LEADER;
+	/* our commit index is only known to be current once we commit */
+	if (ph_raft_mem_term(&r->log, r->commit) != r->term)
+		return PH_RAFT_ERR_NOT_READY;
+	if (r->conf.n_voters == 1 && ph_raft_conf_is_voter(&r->conf, r->id))
+	{
+		push_read(r, ctx, r->commit, true);
+		return PH_RAFT_OK;
+	}
+	if (r->n_pending_reads == r->cap_pending_reads)
+	{
+		int			ncap = r->cap_pending_reads ? r->cap_pending_reads * 2 : 8;
+		PendingRead *n = realloc(r->pending_reads,
+								 (size_t) ncap * sizeof(PendingRead));
+
+		if (n == NULL)
+			return PH_RAFT_ERR_NOMEM;
+		r->pending_reads = n;
+		r->cap_pending_reads = ncap;
+	}
+	r->read_seq++;
+	r->pending_reads[r->n_pending_reads].ctx = ctx;
+	r->pending_reads[r->n_pending_reads].index = r->commit;
+	r->pending_reads[r->n_pending_reads].seq = r->read_seq;
+	r->n_pending_reads++;
+	bcast_heartbeat(r, r->read_seq);
+	return PH_RAFT_OK;
+}
+
+int
+ph_raft_compact(PhRaft *r, uint64_t index, const void *data, uint32_t len)
+{
+	PhRaftSnapshot s;
+
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (index <= r->log.snap_index)
+		return PH_RAFT_ERR_COMPACTED;
+	if (index > r->applied || index > ph_raft_mem_last_index(&r->log))
+		return PH_RAFT_ERR_INVALID;
+	memset(&s, 0, sizeof(s));
+	s.index = index;
+	s.term = ph_raft_mem_term(&r->log, index);
+	conf_as_of(r, index, &s.conf, NULL);
+	s.len = len;
+	if (len > 0)
+	{
+		s.data = malloc(len);
+		if (s.data == NULL)
+			return PH_RAFT_ERR_NOMEM;
+		memcpy(s.data, data, len);
+	}
+	free(r->snap.data);
+	r->snap = s;
+	ph_raft_mem_compact(&r->log, index);
+	return PH_RAFT_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Ready / advance
+ * ---------------------------------------------------------------------
+ */
+
+static PhRaftVoteState
+hard_state(const PhRaft *r)
+{
+	PhRaftVoteState hs;
+
+	hs.term = r->term;
+	hs.vote = r->vote;
+	hs.commit = r->commit;
+	return hs;
+}
+
+static bool
+hs_equal(PhRaftVoteState a, PhRaftVoteState b)
+{
+	return a.term == b.term && a.vote == b.vote && a.commit == b.commit;
+}
+
+bool
+ph_raft_has_ready(const PhRaft *r)
+{
+	return r->snap_pending || r->n_msgs > 0 || r->n_reads_out > 0 ||
+		r->log.stable < ph_raft_mem_last_index(&r->log) ||
+		r->applied < r->commit ||
+		!hs_equal(hard_state(r), r->prev_hs);
+}
+
+int
+ph_raft_ready(PhRaft *r, PhRaftReady *rd)
+{
+	uint64_t	last = ph_raft_mem_last_index(&r->log);
+
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	memset(rd, 0, sizeof(*rd));
+	rd->hs = hard_state(r);
+	rd->hs_changed = !hs_equal(rd->hs, r->prev_hs);
+	rd->snapshot = r->snap_pending ? &r->snap : NULL;
+	if (r->log.stable < last)
+	{
+		rd->entries = ph_raft_mem_entry(&r->log, r->log.stable + 1);
+		rd->n_entries = last - r->log.stable;
+	}
+	rd->msgs = r->msgs;
+	rd->n_msgs = r->n_msgs;
+	rd->reads = r->reads_out;
+	rd->n_reads = r->n_reads_out;
+	r->rd_applied = r->applied;
+	if (r->snap_pending)
+		r->rd_applied = r->snap.index;
+	if (r->commit > r->rd_applied)
+	{
+		rd->committed = ph_raft_mem_entry(&r->log, r->rd_applied + 1);
+		rd->n_committed = r->commit - r->rd_applied;
+		r->rd_applied = r->commit;
+	}
+	r->rd_stable = last;
+	r->rd_hs = rd->hs;
+	r->in_ready = true;
+	return PH_RAFT_OK;
+}
+
+void
+ph_raft_advance(PhRaft *r)
+{
+	size_t		i;
+	Progress   *self;
+
+	if (!r->in_ready)
+		return;
+	r->in_ready = false;
+	for (i = 0; i < r->n_msgs; i++)
+		ph_raft_msg_free_contents(&r->msgs[i]);
+	r->n_msgs = 0;
+	r->n_reads_out = 0;
+	r->snap_pending = false;
+	r->prev_hs = r->rd_hs;
+	if (r->rd_stable > r->log.stable)
+		r->log.stable = r->rd_stable;
+	if (r->rd_applied > r->applied)
+		r->applied = r->rd_applied;
+	if (r->role == PH_RAFT_LEADER)
+	{
+		self = progress(r, r->id);
+		if (self && self->match < r->log.stable)
+		{
+			self->match = r->log.stable;
+			if (maybe_commit(r))
+				bcast_append(r);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Construction
+ * ---------------------------------------------------------------------
+ */
+
+void
+ph_raft_default_options(PhRaftOptions *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->election_tick = 10;
+	o->heartbeat_tick = 1;
+	o->max_inflight = 16;
+	o->max_msg_entries = 64;
+	o->pre_vote = true;
+	o->check_quorum = true;
+	o->seed = 1;
+}
+
+PhRaft *
+ph_raft_new(const PhRaftInit *init, int *err)
+{
+	PhRaft	   *r;
+	uint64_t	snap_index = init->snapshot ? init->snapshot->index : 0;
+	uint64_t	snap_term = init->snapshot ? init->snapshot->term : 0;
+	size_t		k;
+	int			dummy;
+
+	if (err == NULL)
+		err = &dummy;
+	*err = PH_RAFT_ERR_INVALID;
+	if (init->id == PH_RAFT_NONE || init->opts.election_tick <= 0 ||
+		init->opts.heartbeat_tick <= 0 ||
+		init->opts.heartbeat_tick >= init->opts.election_tick ||
+		init->opts.max_inflight <= 0 || init->opts.max_msg_entries <= 0)
+		return NULL;
+	for (k = 0; k < init->n_entries; k++)
+		if (init->entries[k].index != snap_index + 1 + k ||
+			init->entries[k].term < (k ? init->entries[k - 1].term : snap_term))
+			return NULL;
+	if (init->hs.commit > snap_index + init->n_entries ||
+		init->applied > init->hs.commit || init->applied < snap_index)
+		return NULL;
+
+	*err = PH_RAFT_ERR_NOMEM;
+	r = calloc(1, sizeof(PhRaft));
+	if (r == NULL)
+		return NULL;
+	r->id = init->id;
+	r->o = init->opts;
+	if (r->o.max_inflight > MAX_INFLIGHT)
+		r->o.max_inflight = MAX_INFLIGHT;
+	r->rng = init->opts.seed ^ (init->id * UINT64_C(0xD1B54A32D192ED03));
+	ph_raft_mem_init(&r->log, snap_index, snap_term);
+	if (init->snapshot && !ph_raft_snapshot_copy(&r->snap, init->snapshot))
+	{
+		free(r);
+		return NULL;
+	}
+	for (k = 0; k < init->n_entries; k++)
+	{
+		const PhRaftEntry *e = &init->entries[k];
+
+		if (!ph_raft_mem_append(&r->log, e->term, e->type, e->data, e->len))
+		{
+			ph_raft_free(r);
+			return NULL;
+		}
+	}
+	r->log.stable = ph_raft_mem_last_index(&r->log);
+	r->term = init->hs.term;
+	r->vote = init->hs.vote;
+	r->commit = init->hs.commit;
+	if (r->commit < snap_index)
+		r->commit = snap_index;
+	r->applied = init->applied;
+	r->prev_hs = hard_state(r);
+	r->role = PH_RAFT_FOLLOWER;
+	conf_as_of(r, ph_raft_mem_last_index(&r->log), &r->conf, &r->conf_index);
+	reset(r, r->term);
+	*err = PH_RAFT_OK;
+	return r;
+}
+
+void
+ph_raft_free(PhRaft *r)
+{
+	size_t		i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n_msgs; i++)
+		ph_raft_msg_free_contents(&r->msgs[i]);
+	free(r->msgs);
+	free(r->reads_out);
+	free(r->pending_reads);
+	free(r->snap.data);
+	ph_raft_mem_free(&r->log);
+	free(r);
+}
+
+int
+ph_raft_bootstrap(const PhRaftConfig *conf, PhRaftVoteState *hs,
+				  PhRaftEntry *entry)
+{
+	if (conf->n_voters < 1 || conf->n_voters + conf->n_learners >
+		PH_RAFT_MAX_NODES)
+		return PH_RAFT_ERR_INVALID;
+	memset(entry, 0, sizeof(*entry));
+	entry->index = 1;
+	entry->term = 1;
+	entry->type = PH_RAFT_ENTRY_CONFIG;
+	entry->len = ph_raft_conf_encoded_len(conf);
+	entry->data = malloc(entry->len);
+	if (entry->data == NULL)
+		return PH_RAFT_ERR_NOMEM;
+	ph_raft_conf_encode(conf, entry->data);
+	hs->term = 1;
+	hs->vote = PH_RAFT_NONE;
+	hs->commit = 1;
+	return PH_RAFT_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Introspection
+ * ---------------------------------------------------------------------
+ */
+
+uint64_t
+ph_raft_id(const PhRaft *r)
+{
+	return r->id;
+}
+
+PhRaftRole
+ph_raft_role(const PhRaft *r)
+{
+	return r->role;
+}
+
+uint64_t
+ph_raft_term(const PhRaft *r)
+{
+	return r->term;
+}
+
+uint64_t
+ph_raft_leader(const PhRaft *r)
+{
+	return r->lead;
+}
+
+uint64_t
+ph_raft_commit_index(const PhRaft *r)
+{
+	return r->commit;
+}
+
+uint64_t
+ph_raft_applied_index(const PhRaft *r)
+{
+	return r->applied;
+}
+
+uint64_t
+ph_raft_first_index(const PhRaft *r)
+{
+	return r->log.snap_index + 1;
+}
+
+uint64_t
+ph_raft_last_index(const PhRaft *r)
+{
+	return ph_raft_mem_last_index(&r->log);
+}
+
+uint64_t
+ph_raft_term_at(const PhRaft *r, uint64_t index)
+{
+	return ph_raft_mem_term(&r->log, index);
+}
+
+const PhRaftEntry *
+ph_raft_entry_at(const PhRaft *r, uint64_t index)
+{
+	return ph_raft_mem_entry(&r->log, index);
+}
+
+const PhRaftConfig *
+ph_raft_config(const PhRaft *r)
+{
+	return &r->conf;
+}
+
+const PhRaftSnapshot *
+ph_raft_snapshot(const PhRaft *r)
+{
+	return &r->snap;
+}
+
+int
+ph_raft_peers(const PhRaft *r, PhRaftPeerStatus *out, int max)
+{
+	int			i;
+	int			n = 0;
+
+	if (r->role != PH_RAFT_LEADER)
+		return 0;
+	for (i = 0; i < r->n_prs && n < max; i++)
+	{
+		out[n].id = r->prs[i].id;
+		out[n].voter = r->prs[i].voter;
+		out[n].match = r->prs[i].match;
+		out[n].next = r->prs[i].next;
+		out[n].recent_active = r->prs[i].recent_active;
+		n++;
+	}
+	return n;
+}
+
+const char *
+ph_raft_role_name(PhRaftRole role)
+{
+	switch (role)
+	{
+		case PH_RAFT_FOLLOWER:
+			return "follower";
+		case PH_RAFT_PRECANDIDATE:
+			return "precandidate";
+		case PH_RAFT_CANDIDATE:
+			return "candidate";
+		case PH_RAFT_LEADER:
+			return "leader";
+	}
+	return "?";
+}
+
+const char *
+ph_raft_msg_type_name(PhRaftMsgType t)
+{
+	switch (t)
+	{
+		case PH_RAFT_MSG_APP:
+			return "App";
+		case PH_RAFT_MSG_APP_RESP:
+			return "AppResp";
+		case PH_RAFT_MSG_VOTE:
+			return "Vote";
+		case PH_RAFT_MSG_VOTE_RESP:
+			return "VoteResp";
+		case PH_RAFT_MSG_PREVOTE:
+			return "PreVote";
+		case PH_RAFT_MSG_PREVOTE_RESP:
+			return "PreVoteResp";
+		case PH_RAFT_MSG_HEARTBEAT:
+			return "Heartbeat";
+		case PH_RAFT_MSG_HEARTBEAT_RESP:
+			return "HeartbeatResp";
+		case PH_RAFT_MSG_SNAP:
+			return "Snap";
+		case PH_RAFT_MSG_TIMEOUT_NOW:
+			return "TimeoutNow";
+	}
+	return "?";
+}
+
+const char *
+ph_raft_strerror(int err)
+{
+	switch (err)
+	{
+		case PH_RAFT_OK:
+			return "ok";
+		case PH_RAFT_ERR_NOT_LEADER:
+			return "not the leader";
+		case PH_RAFT_ERR_TRANSFERRING:
+			return "leadership transfer in progress";
+		case PH_RAFT_ERR_CONF_PENDING:
+			return "a membership change is still pending";
+		case PH_RAFT_ERR_INVALID:
+			return "invalid argument";
+		case PH_RAFT_ERR_NOT_READY:
+			return "leader has not committed an entry of its term yet";
+		case PH_RAFT_ERR_NOT_CAUGHT_UP:
+			return "learner has not caught up";
+		case PH_RAFT_ERR_NOMEM:
+			return "out of memory";
+		case PH_RAFT_ERR_IN_READY:
+			return "called between ready and advance";
+		case PH_RAFT_ERR_COMPACTED:
+			return "index already compacted";
+	}
+	return "unknown error";
+}
