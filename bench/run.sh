@@ -45,14 +45,15 @@ usage: bash bench/run.sh [options]
   --no-install        do not run scripts/install.sh (use what is installed)
   --keep              keep the server's directory (stopped) at the end
   --port P            port to use (default: first free one in 54190-54199)
+  --dry-run           print the knobs and the estimated duration, run nothing
 
 Knobs (environment variables; defaults full / --quick):
   BENCH_SHARED_BUFFERS 2GB/128MB   BENCH_TIMEOUT (s per statement) 1800/180
   BENCH_W1_ROWS 5000000/100000     BENCH_W1_SCALE 50/1
-  BENCH_W2_SCALE 50/1  BENCH_W2_SECONDS 15/3  BENCH_W2_CLIENTS "1 4 8"  BENCH_W2_SYNC "off on"
-  BENCH_W3_ROWS 1000000/20000  BENCH_W3_UPDATES 600000/20000  BENCH_W3_CLIENTS 4
+  BENCH_W2_SCALE 50/1  BENCH_W2_SECONDS 12/3  BENCH_W2_CLIENTS "1 4 8"  BENCH_W2_SYNC "off on"
+  BENCH_W3_ROWS 1000000/20000  BENCH_W3_UPDATES 400000/20000  BENCH_W3_CLIENTS 4
   BENCH_W3_QUIET 30/3  BENCH_W3_LOOP 200000/4000
-  BENCH_W4_KEYS 1000000/20000  BENCH_W4_TXNS 500000/20000  BENCH_W4_CLIENTS 4
+  BENCH_W4_KEYS 1000000/20000  BENCH_W4_TXNS 400000/20000  BENCH_W4_CLIENTS 4
   BENCH_W5_SECONDS 30/6  BENCH_W5_CLIENTS 4  BENCH_W5_SYNC "off on"  BENCH_W5_LOOP 200000/4000
   BENCH_W6_ROWS 5000000/100000  BENCH_W6_LOOP 500000/10000  BENCH_W6_SECONDS 10/3  BENCH_W6_SCALE 50/1
   BENCH_LOOP_BATCH 1000  (in-server loops commit every N iterations)
@@ -68,6 +69,7 @@ AM_A=heap
 AM_B=phantom
 INSTALL=1
 KEEP=0
+DRY=0
 PORT=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -83,6 +85,7 @@ while [ $# -gt 0 ]; do
         --am-b=*) AM_B=${1#*=} ;;
         --no-install) INSTALL=0 ;;
         --keep) KEEP=1 ;;
+        --dry-run) DRY=1 ;;
         --port) PORT=$2; shift ;;
         --port=*) PORT=${1#*=} ;;
         -h|--help) usage; exit 0 ;;
@@ -109,16 +112,16 @@ knob TIMEOUT 1800 180 7200
 knob W1_ROWS 5000000 100000
 knob W1_SCALE 50 1
 knob W2_SCALE 50 1
-knob W2_SECONDS 15 3 60
+knob W2_SECONDS 12 3 60
 knob W2_CLIENTS "1 4 8" "1 4 8"
 knob W2_SYNC "off on" "off on"
 knob W3_ROWS 1000000 20000
-knob W3_UPDATES 600000 20000 2000000
+knob W3_UPDATES 400000 20000 2000000
 knob W3_CLIENTS 4 4
 knob W3_QUIET 30 3 90
 knob W3_LOOP 200000 4000
 knob W4_KEYS 1000000 20000
-knob W4_TXNS 500000 20000 2000000
+knob W4_TXNS 400000 20000 2000000
 knob W4_CLIENTS 4 4
 knob W5_SECONDS 30 6 60
 knob W5_CLIENTS 4 4
@@ -131,6 +134,29 @@ knob W6_SCALE 50 1
 knob LOOP_BATCH 1000 1000
 if [ -z "$REPS" ]; then
     if [ "$QUICK" = 1 ]; then REPS=1; else REPS=3; fi
+fi
+
+. "$BENCH_DIR/workloads.sh"
+
+# Estimated duration (seconds) of the selected workloads, from rough heap
+# speeds on a 2-core machine; phantom may be slower or faster.
+estimate() {
+    local total=0 w n
+    for w in $WORKLOADS; do
+        n=$(est_"$w")
+        total=$((total + n))
+    done
+    echo "$total"
+}
+
+if [ "$DRY" = 1 ]; then
+    echo "side A = $AM_A   side B = $AM_B   reps = $REPS   workloads = $WORKLOADS   quick = $QUICK"
+    env | grep '^BENCH_' | sort | sed 's/^/  /'
+    for w in $WORKLOADS; do
+        echo "$w ~$(( ($(est_"$w") + 59) / 60 )) min: $(desc_"$w")"
+    done
+    echo "estimated total: ~$(( ($(estimate) + 59) / 60 )) min (at heap speed on both sides)"
+    exit 0
 fi
 
 # ---------------------------------------------------------------- helpers
@@ -271,19 +297,6 @@ DATA="$BASE/data"
 chmod 755 "$BASE"
 [ "$(id -u)" -eq 0 ] && chown "$RUN_USER" "$BASE"
 init_cluster || exit 1
-
-. "$BENCH_DIR/workloads.sh"
-
-# Estimated duration (seconds) of the selected workloads, from rough heap
-# speeds on a 2-core machine; phantom may be slower or faster.
-estimate() {
-    local total=0 w n
-    for w in $WORKLOADS; do
-        n=$(est_"$w")
-        total=$((total + n))
-    done
-    echo "$total"
-}
 
 {
     echo "phantom benchmark $STAMP  (results: $RES)"
