@@ -1,0 +1,711 @@
+/*-------------------------------------------------------------------------
+ *
+ * vacuum.c
+ *	  VACUUM of phantom tables (relation_vacuum).
+ *
+ *	  Lazy VACUUM in heap's shape, over vblocks:
+ *	  1. For each hot vblock not skipped by the visibility map: take a
+ *	     cleanup lock, prune it (src/mvcc/prune.c), freeze what is older
+ *	     than the freeze cutoffs (heap_prepare_freeze_tuple +
+ *	     ph_wal_freeze), collect its LP_DEAD items as (vblock, offset)
+ *	     TIDs, and set its VM bits when every tuple is visible to all
+ *	     (ph_wal_set_visible).
+ *	  2. When the dead-TID array is full and at the end: index_bulk_delete
+ *	     on every index with those TIDs, then turn the LP_DEAD items into
+ *	     LP_UNUSED (ph_wal_prune with nowunused) and re-check VM bits.
+ *	     Without indexes, step 1 frees them at once.
+ *	  3. index_vacuum_cleanup, vac_update_relstats (relpages = vblocks,
+ *	     reltuples, relallvisible, and relfrozenxid / relminmxid advanced
+ *	     to what was actually seen, only when no page that may hold
+ *	     unfrozen xids was skipped), pgstat_report_vacuum.
+ *
+ *	  Cold vblocks hold only frozen, all-visible tuples without xmax and
+ *	  are never visited.  VACUUM holds ShareUpdateExclusiveLock, so neither
+ *	  compaction nor another VACUUM runs meanwhile: a hot vblock stays hot
+ *	  until we are done (a concurrent thaw only makes cold vblocks hot, and
+ *	  the xids it writes are newer than our OldestXmin).
+ *
+ *	  Phantom does not truncate the relation (vblocks are never given
+ *	  back; empty hot pages are recycled by compaction) and keeps no FSM.
+ *
+ * src/tableam/vacuum.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/heapam_xlog.h"
+#include "access/htup_details.h"
+#include "access/multixact.h"
+#include "access/transam.h"
+#include "access/visibilitymap.h"
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "commands/progress.h"
+#include "commands/vacuum.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/autovacuum.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "phantom/lsm/storage.h"
+#include "phantom/mvcc/prune.h"
+#include "phantom/mvcc/visibility.h"
+#include "phantom/tableam/ddl.h"
+#include "phantom/wal/wal.h"
+
+typedef struct PhVacState
+{
+	Relation	rel;
+	Relation   *indrels;
+	int			nindexes;
+	IndexBulkDeleteResult **indstats;
+	BufferAccessStrategy bstrategy;
+	bool		verbose;
+	bool		aggressive;		/* must scan every page with unfrozen xids */
+	bool		skipwithvm;		/* may skip pages by their VM bits */
+	bool		do_index_vacuuming;
+	bool		do_index_cleanup;
+
+	TransactionId OldestXmin;
+	MultiXactId OldestMxact;
+	TransactionId FreezeLimit;
+	MultiXactId MultiXactCutoff;
+	GlobalVisState *vistest;
+
+	/* what relfrozenxid / relminmxid can become, lowered as we go */
+	TransactionId NewRelfrozenXid;
+	MultiXactId NewRelminMxid;
+	bool		skipped_unfrozen;	/* a skipped page may hold old xids */
+
+	/* dead item TIDs waiting for index vacuuming, in TID order */
+	ItemPointerData *dead;
+	int			ndead;
+	int			maxdead;
+	int			num_index_scans;
+
+	Buffer		vmbuffer;
+
+	/* counters */
+	BlockNumber rel_pages;
+	BlockNumber scanned_pages;
+	BlockNumber cold_pages;
+	BlockNumber frozen_skipped;
+	BlockNumber allvis_skipped;
+	BlockNumber pin_skipped;
+	BlockNumber vm_set_pages;
+	double		live_tuples;
+	double		recently_dead;
+	double		tuples_deleted;
+	double		tuples_frozen;
+	double		lpdead_items;
+	double		lpdead_freed;
+} PhVacState;
+
+/* Comparator of ItemPointers for bsearch. */
+static int
+ph_vac_cmp_tid(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+/* index_bulk_delete callback: is this index entry's TID being removed? */
+static bool
+ph_vac_tid_reaped(ItemPointer itemptr, void *state)
+{
+	PhVacState *vs = (PhVacState *) state;
+
+	return bsearch(itemptr, vs->dead, vs->ndead, sizeof(ItemPointerData),
+				   ph_vac_cmp_tid) != NULL;
+}
+
+/*
+ * Is every tuple on the page visible to everyone?  Also reports the
+ * newest xmin (the standby conflict horizon of a VM bit) and whether
+ * every tuple is frozen.  The page is locked by the caller.
+ */
+static bool
+ph_vac_page_all_visible(PhVacState *vs, Buffer buf, BlockNumber vblock,
+						TransactionId *cutoff, bool *all_frozen)
+{
+	Page		page = BufferGetPage(buf);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+	*cutoff = InvalidTransactionId;
+	*all_frozen = true;
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		HeapTupleData tup;
+		TransactionId xmin;
+
+		if (!ItemIdIsUsed(lp) || ItemIdIsRedirected(lp))
+			continue;
+		if (ItemIdIsDead(lp))
+			return false;
+
+		tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tup.t_len = ItemIdGetLength(lp);
+		tup.t_tableOid = RelationGetRelid(vs->rel);
+		ItemPointerSet(&tup.t_self, vblock, off);
+
+		if (ph_tuple_satisfies_vacuum(&tup, vs->OldestXmin, buf) != HEAPTUPLE_LIVE)
+			return false;
+		if (!HeapTupleHeaderXminCommitted(tup.t_data))
+			return false;
+		xmin = HeapTupleHeaderGetXmin(tup.t_data);
+		if (!TransactionIdPrecedes(xmin, vs->OldestXmin))
+			return false;
+		if (TransactionIdIsNormal(xmin) &&
+			(!TransactionIdIsValid(*cutoff) ||
+			 TransactionIdFollows(xmin, *cutoff)))
+			*cutoff = xmin;
+		if (*all_frozen && heap_tuple_needs_eventual_freeze(tup.t_data))
+			*all_frozen = false;
+	}
+	return true;
+}
+
+/* Set the page's VM bits if they are not set as wanted already. */
+static void
+ph_vac_set_vm(PhVacState *vs, Buffer buf, BlockNumber vblock,
+			  TransactionId cutoff, bool all_frozen)
+{
+	uint8		want = VISIBILITYMAP_ALL_VISIBLE;
+	uint8		have;
+
+	if (all_frozen)
+		want |= VISIBILITYMAP_ALL_FROZEN;
+	have = visibilitymap_get_status(vs->rel, vblock, &vs->vmbuffer);
+	if ((have & want) == want && PageIsAllVisible(BufferGetPage(buf)))
+		return;
+	ph_wal_set_visible(vs->rel, buf, vblock, cutoff, want);
+	vs->vm_set_pages++;
+}
+
+/*
+ * First pass over one hot vblock, under a cleanup lock: prune, freeze,
+ * count, collect (or, without indexes, free) LP_DEAD items, set VM bits.
+ */
+static void
+ph_vac_scan_page(PhVacState *vs, Buffer buf, BlockNumber vblock)
+{
+	Relation	rel = vs->rel;
+	Page		page = BufferGetPage(buf);
+	PhPruneResult pr;
+	xl_heap_freeze_tuple frozen[MaxHeapTuplesPerPage];
+	OffsetNumber deadoffs[MaxHeapTuplesPerPage];
+	int			nfrozen;
+	int			ndeadhere;
+	bool		all_visible;
+	bool		all_frozen;
+	TransactionId cutoff;
+	double		live;
+	double		recently_dead;
+	int			retries = 0;
+
+retry:
+	vs->tuples_deleted += ph_page_prune(rel, buf, vblock, vs->vistest, &pr);
+
+	nfrozen = 0;
+	ndeadhere = 0;
+	all_visible = true;
+	all_frozen = true;
+	cutoff = InvalidTransactionId;
+	live = 0;
+	recently_dead = 0;
+
+	for (OffsetNumber off = FirstOffsetNumber;
+		 off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		HeapTupleData tup;
+		HTSV_Result res;
+		bool		totally_frozen;
+
+		if (!ItemIdIsUsed(lp) || ItemIdIsRedirected(lp))
+			continue;
+		if (ItemIdIsDead(lp))
+		{
+			deadoffs[ndeadhere++] = off;
+			continue;
+		}
+
+		tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tup.t_len = ItemIdGetLength(lp);
+		tup.t_tableOid = RelationGetRelid(rel);
+		ItemPointerSet(&tup.t_self, vblock, off);
+
+		res = (HTSV_Result) pr.htsv[off];
+		if (pr.htsv[off] < 0)
+			res = ph_tuple_satisfies_vacuum(&tup, vs->OldestXmin, buf);
+
+		/*
+		 * A tuple pruning left in place that is dead now (its inserter
+		 * aborted meanwhile) must not be frozen: prune again.
+		 */
+		if (res == HEAPTUPLE_DEAD)
+		{
+			if (++retries < 10)
+				goto retry;
+			all_visible = false;
+			continue;
+		}
+
+		switch (res)
+		{
+			case HEAPTUPLE_LIVE:
+				live += 1;
+				if (all_visible)
+				{
+					TransactionId xmin = HeapTupleHeaderGetXmin(tup.t_data);
+
+					if (!HeapTupleHeaderXminCommitted(tup.t_data) ||
+						!TransactionIdPrecedes(xmin, vs->OldestXmin))
+						all_visible = false;
+					else if (TransactionIdIsNormal(xmin) &&
+							 (!TransactionIdIsValid(cutoff) ||
+							  TransactionIdFollows(xmin, cutoff)))
+						cutoff = xmin;
+				}
+				break;
+			case HEAPTUPLE_RECENTLY_DEAD:
+				recently_dead += 1;
+				all_visible = false;
+				break;
+			case HEAPTUPLE_INSERT_IN_PROGRESS:
+				/* the inserter counts it when it commits */
+				all_visible = false;
+				break;
+			case HEAPTUPLE_DELETE_IN_PROGRESS:
+				live += 1;
+				all_visible = false;
+				break;
+			default:
+				elog(ERROR, "unexpected HeapTupleSatisfiesVacuum result");
+				break;
+		}
+
+		if (heap_prepare_freeze_tuple(tup.t_data,
+									  rel->rd_rel->relfrozenxid,
+									  rel->rd_rel->relminmxid,
+									  vs->FreezeLimit, vs->MultiXactCutoff,
+									  &frozen[nfrozen], &totally_frozen,
+									  &vs->NewRelfrozenXid,
+									  &vs->NewRelminMxid))
+			frozen[nfrozen++].offset = off;
+		if (!totally_frozen)
+			all_frozen = false;
+	}
+
+	vs->live_tuples += live;
+	vs->recently_dead += recently_dead;
+
+	if (nfrozen > 0)
+	{
+		ph_wal_freeze(rel, buf, vblock, vs->FreezeLimit, frozen, nfrozen);
+		vs->tuples_frozen += nfrozen;
+	}
+
+	vs->lpdead_items += ndeadhere;
+	if (ndeadhere > 0 && vs->nindexes == 0)
+	{
+		/* no index can point at them: free them now */
+		ph_wal_prune(rel, buf, vblock, InvalidTransactionId,
+					 NULL, 0, NULL, 0, deadoffs, ndeadhere);
+		vs->lpdead_freed += ndeadhere;
+		ndeadhere = 0;
+	}
+	else if (ndeadhere > 0 && vs->do_index_vacuuming)
+	{
+		for (int i = 0; i < ndeadhere; i++)
+			ItemPointerSet(&vs->dead[vs->ndead++], vblock, deadoffs[i]);
+		pgstat_progress_update_param(PROGRESS_VACUUM_NUM_DEAD_TUPLES,
+									 vs->ndead);
+	}
+
+	/* items still LP_DEAD keep the page from being all-visible */
+	if (all_visible && ndeadhere == 0)
+		ph_vac_set_vm(vs, buf, vblock, cutoff, all_frozen);
+}
+
+/*
+ * Second heap pass: turn the collected LP_DEAD items, which no index
+ * points at any more, into LP_UNUSED, and set VM bits where the page has
+ * become all-visible.  Pruning compacts the page, hence the cleanup lock.
+ */
+static void
+ph_vac_heap_pass(PhVacState *vs)
+{
+	int			i = 0;
+	BlockNumber done = 0;
+
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+								 PROGRESS_VACUUM_PHASE_VACUUM_HEAP);
+
+	while (i < vs->ndead)
+	{
+		BlockNumber vblock = ItemPointerGetBlockNumber(&vs->dead[i]);
+		OffsetNumber offs[MaxHeapTuplesPerPage];
+		int			n = 0;
+		PhPage		pg;
+		TransactionId cutoff;
+		bool		all_frozen;
+
+		while (i < vs->ndead &&
+			   ItemPointerGetBlockNumber(&vs->dead[i]) == vblock)
+			offs[n++] = ItemPointerGetOffsetNumber(&vs->dead[i++]);
+
+		vacuum_delay_point();
+
+		if (!ph_page_open(vs->rel, vblock, &pg))
+			continue;
+		if (pg.cold)
+		{
+			/* cannot happen: compaction waits for our lock */
+			ph_page_close(&pg);
+			continue;
+		}
+
+		LockBufferForCleanup(pg.buf);
+		ph_wal_prune(vs->rel, pg.buf, vblock, InvalidTransactionId,
+					 NULL, 0, NULL, 0, offs, n);
+		vs->lpdead_freed += n;
+		if (ph_vac_page_all_visible(vs, pg.buf, vblock, &cutoff, &all_frozen))
+			ph_vac_set_vm(vs, pg.buf, vblock, cutoff, all_frozen);
+		LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
+		ph_page_close(&pg);
+
+		pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED,
+									 ++done);
+	}
+}
+
+/* One index's bulk deletion of the collected TIDs. */
+static void
+ph_vac_indexes(PhVacState *vs)
+{
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+								 PROGRESS_VACUUM_PHASE_VACUUM_INDEX);
+
+	for (int i = 0; i < vs->nindexes; i++)
+	{
+		IndexVacuumInfo ivinfo;
+
+		ivinfo.index = vs->indrels[i];
+		ivinfo.analyze_only = false;
+		ivinfo.report_progress = false;
+		ivinfo.estimated_count = true;
+		ivinfo.message_level = vs->verbose ? INFO : DEBUG2;
+		ivinfo.num_heap_tuples = vs->rel->rd_rel->reltuples;
+		ivinfo.strategy = vs->bstrategy;
+
+		vs->indstats[i] = index_bulk_delete(&ivinfo, vs->indstats[i],
+											ph_vac_tid_reaped, vs);
+	}
+}
+
+/* Index vacuuming and the second heap pass for the collected TIDs. */
+static void
+ph_vac_cycle(PhVacState *vs)
+{
+	if (vs->ndead == 0)
+		return;
+	ph_vac_indexes(vs);
+	ph_vac_heap_pass(vs);
+	vs->num_index_scans++;
+	pgstat_progress_update_param(PROGRESS_VACUUM_NUM_INDEX_VACUUMS,
+								 vs->num_index_scans);
+	vs->ndead = 0;
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+								 PROGRESS_VACUUM_PHASE_SCAN_HEAP);
+}
+
+/*
+ * Visit one vblock in the first pass, unless the visibility map, its
+ * coldness or a busy pin lets (or makes) us skip it.
+ */
+static void
+ph_vac_visit(PhVacState *vs, BlockNumber vblock)
+{
+	PhMapEntry	entry = ph_map_get(vs->rel, vblock);
+	uint8		vmstatus;
+	PhPage		pg;
+
+	if (entry == PH_MAP_NONE)
+		return;
+	if (PhMapIsCold(entry))
+	{
+		vs->cold_pages++;
+		return;
+	}
+
+	vmstatus = visibilitymap_get_status(vs->rel, vblock, &vs->vmbuffer);
+	if (vs->skipwithvm)
+	{
+		if (vmstatus & VISIBILITYMAP_ALL_FROZEN)
+		{
+			vs->frozen_skipped++;
+			return;
+		}
+		if ((vmstatus & VISIBILITYMAP_ALL_VISIBLE) && !vs->aggressive)
+		{
+			vs->allvis_skipped++;
+			vs->skipped_unfrozen = true;
+			return;
+		}
+	}
+
+	if (!ph_page_open(vs->rel, vblock, &pg))
+		return;
+	if (pg.cold)
+	{
+		ph_page_close(&pg);
+		vs->cold_pages++;
+		return;
+	}
+
+	if (!ConditionalLockBufferForCleanup(pg.buf))
+	{
+		/*
+		 * Someone holds a pin (a cursor, say).  Waiting may be long; only
+		 * an aggressive VACUUM, which must see every unfrozen page, waits.
+		 */
+		if (!vs->aggressive)
+		{
+			ph_page_close(&pg);
+			vs->pin_skipped++;
+			vs->skipped_unfrozen = true;
+			return;
+		}
+		LockBufferForCleanup(pg.buf);
+	}
+
+	vs->scanned_pages++;
+	ph_vac_scan_page(vs, pg.buf, vblock);
+	LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
+	ph_page_close(&pg);
+}
+
+/* INFO report of VACUUM VERBOSE. */
+static void
+ph_vac_report(PhVacState *vs, double new_live_tuples, bool frozenxid_updated,
+			  bool minmulti_updated)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "vblocks: %u total, %u scanned, %u cold, %u skipped all-frozen, %u skipped all-visible, %u skipped pinned\n",
+					 vs->rel_pages, vs->scanned_pages, vs->cold_pages,
+					 vs->frozen_skipped, vs->allvis_skipped, vs->pin_skipped);
+	appendStringInfo(&buf,
+					 "tuples: %.0f removed, %.0f remain, %.0f are dead but not yet removable, %.0f frozen\n",
+					 vs->tuples_deleted, new_live_tuples, vs->recently_dead,
+					 vs->tuples_frozen);
+	appendStringInfo(&buf,
+					 "dead item identifiers: %.0f found, %.0f freed, index scans: %d\n",
+					 vs->lpdead_items, vs->lpdead_freed, vs->num_index_scans);
+	appendStringInfo(&buf, "pages newly set all-visible: %u\n",
+					 vs->vm_set_pages);
+	appendStringInfo(&buf, "removable cutoff: %u, new relfrozenxid: %s, new relminmxid: %s",
+					 vs->OldestXmin,
+					 frozenxid_updated ? psprintf("%u", vs->NewRelfrozenXid) : "unchanged",
+					 minmulti_updated ? psprintf("%u", vs->NewRelminMxid) : "unchanged");
+
+	ereport(INFO,
+			(errmsg("finished vacuuming \"%s.%s.%s\"",
+					get_database_name(MyDatabaseId),
+					get_namespace_name(RelationGetNamespace(vs->rel)),
+					RelationGetRelationName(vs->rel)),
+			 errdetail_internal("%s", buf.data)));
+	pfree(buf.data);
+}
+
+/* Index cleanup and index statistics at the end of VACUUM. */
+static void
+ph_vac_cleanup_indexes(PhVacState *vs, double new_live_tuples)
+{
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+								 PROGRESS_VACUUM_PHASE_INDEX_CLEANUP);
+
+	for (int i = 0; i < vs->nindexes; i++)
+	{
+		IndexVacuumInfo ivinfo;
+		IndexBulkDeleteResult *istat;
+
+		ivinfo.index = vs->indrels[i];
+		ivinfo.analyze_only = false;
+		ivinfo.report_progress = false;
+		ivinfo.estimated_count = (vs->scanned_pages < vs->rel_pages);
+		ivinfo.message_level = vs->verbose ? INFO : DEBUG2;
+		ivinfo.num_heap_tuples = new_live_tuples;
+		ivinfo.strategy = vs->bstrategy;
+
+		istat = index_vacuum_cleanup(&ivinfo, vs->indstats[i]);
+		vs->indstats[i] = istat;
+		if (istat == NULL)
+			continue;
+
+		if (!istat->estimated_count)
+			vac_update_relstats(vs->indrels[i], istat->num_pages,
+								istat->num_index_tuples, 0, false,
+								InvalidTransactionId, InvalidMultiXactId,
+								NULL, NULL, false);
+		if (vs->verbose)
+			ereport(INFO,
+					(errmsg("index \"%s\": %u pages, %.0f index entries, %.0f removed",
+							RelationGetRelationName(vs->indrels[i]),
+							istat->num_pages, istat->num_index_tuples,
+							istat->tuples_removed)));
+	}
+}
+
+void
+phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
+						BufferAccessStrategy bstrategy)
+{
+	PhVacState *vs = palloc0(sizeof(PhVacState));
+	int			work_mem_kb;
+	Size		maxdead;
+	double		new_live_tuples;
+	BlockNumber new_allvisible;
+	bool		frozenxid_updated = false;
+	bool		minmulti_updated = false;
+	TransactionId new_frozenxid;
+	MultiXactId new_minmulti;
+
+	pgstat_progress_start_command(PROGRESS_COMMAND_VACUUM,
+								  RelationGetRelid(rel));
+
+	vs->rel = rel;
+	vs->bstrategy = bstrategy;
+	vs->verbose = (params->options & VACOPT_VERBOSE) != 0;
+	vs->vmbuffer = InvalidBuffer;
+
+	vs->aggressive = vacuum_set_xid_limits(rel,
+										   params->freeze_min_age,
+										   params->freeze_table_age,
+										   params->multixact_freeze_min_age,
+										   params->multixact_freeze_table_age,
+										   &vs->OldestXmin, &vs->OldestMxact,
+										   &vs->FreezeLimit,
+										   &vs->MultiXactCutoff);
+	vs->skipwithvm = true;
+	if (params->options & VACOPT_DISABLE_PAGE_SKIPPING)
+	{
+		vs->aggressive = true;
+		vs->skipwithvm = false;
+	}
+	vs->vistest = GlobalVisTestFor(rel);
+	vs->NewRelfrozenXid = vs->OldestXmin;
+	vs->NewRelminMxid = vs->OldestMxact;
+
+	vac_open_indexes(rel, RowExclusiveLock, &vs->nindexes, &vs->indrels);
+	vs->indstats = palloc0(sizeof(IndexBulkDeleteResult *) *
+						   Max(vs->nindexes, 1));
+	vs->do_index_cleanup = (params->index_cleanup != VACOPTVALUE_DISABLED);
+	vs->do_index_vacuuming = vs->nindexes > 0 && vs->do_index_cleanup;
+
+	vs->rel_pages = ph_nvblocks(rel);
+
+	/* room for dead TIDs: the memory VACUUM may use, at least one page */
+	work_mem_kb = (IsAutoVacuumWorkerProcess() && autovacuum_work_mem != -1) ?
+		autovacuum_work_mem : maintenance_work_mem;
+	maxdead = (Size) work_mem_kb * 1024 / sizeof(ItemPointerData);
+	maxdead = Min(maxdead, MaxAllocSize / sizeof(ItemPointerData));
+	maxdead = Min(maxdead, (Size) vs->rel_pages * MaxHeapTuplesPerPage);
+	maxdead = Max(maxdead, MaxHeapTuplesPerPage);
+	vs->maxdead = (int) maxdead;
+	if (vs->do_index_vacuuming)
+		vs->dead = palloc(sizeof(ItemPointerData) * vs->maxdead);
+
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+								 PROGRESS_VACUUM_PHASE_SCAN_HEAP);
+	pgstat_progress_update_param(PROGRESS_VACUUM_TOTAL_HEAP_BLKS,
+								 vs->rel_pages);
+	pgstat_progress_update_param(PROGRESS_VACUUM_MAX_DEAD_TUPLES,
+								 vs->maxdead);
+
+	for (BlockNumber vblock = 0; vblock < vs->rel_pages; vblock++)
+	{
+		vacuum_delay_point();
+
+		if (vs->do_index_vacuuming &&
+			vs->maxdead - vs->ndead < MaxHeapTuplesPerPage)
+			ph_vac_cycle(vs);
+
+		ph_vac_visit(vs, vblock);
+		pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED,
+									 vblock + 1);
+	}
+
+	if (vs->do_index_vacuuming)
+		ph_vac_cycle(vs);
+
+	if (BufferIsValid(vs->vmbuffer))
+	{
+		ReleaseBuffer(vs->vmbuffer);
+		vs->vmbuffer = InvalidBuffer;
+	}
+
+	new_live_tuples = vac_estimate_reltuples(rel, vs->rel_pages,
+											 vs->scanned_pages,
+											 vs->live_tuples);
+
+	if (vs->do_index_cleanup && vs->nindexes > 0)
+		ph_vac_cleanup_indexes(vs, new_live_tuples);
+
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+								 PROGRESS_VACUUM_PHASE_FINAL_CLEANUP);
+
+	visibilitymap_count(rel, &new_allvisible, NULL);
+	if (new_allvisible > vs->rel_pages)
+		new_allvisible = vs->rel_pages;
+
+	/*
+	 * relfrozenxid / relminmxid may move forward only if every page that
+	 * may hold older xids was looked at.
+	 */
+	if (vs->skipped_unfrozen)
+	{
+		new_frozenxid = InvalidTransactionId;
+		new_minmulti = InvalidMultiXactId;
+	}
+	else
+	{
+		new_frozenxid = vs->NewRelfrozenXid;
+		new_minmulti = vs->NewRelminMxid;
+	}
+
+	vac_update_relstats(rel, vs->rel_pages, new_live_tuples, new_allvisible,
+						vs->nindexes > 0, new_frozenxid, new_minmulti,
+						&frozenxid_updated, &minmulti_updated, false);
+
+	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
+						 Max(new_live_tuples, 0),
+						 vs->recently_dead +
+						 (vs->do_index_vacuuming ? 0 : vs->lpdead_items - vs->lpdead_freed));
+
+	if (vs->verbose)
+		ph_vac_report(vs, new_live_tuples, frozenxid_updated,
+					  minmulti_updated);
+
+	for (int i = 0; i < vs->nindexes; i++)
+	{
+		if (vs->indstats[i])
+			pfree(vs->indstats[i]);
+	}
+	vac_close_indexes(vs->nindexes, vs->indrels, NoLock);
+
+	pgstat_progress_end_command();
+}
