@@ -2,8 +2,11 @@
  *
  * rmgr.c
  *	  Registration of phantom's custom WAL resource manager.
- *	  PLACEHOLDER: owned by the storage/WAL work; replaced by the real
- *	  registration.
+ *
+ *	  RegisterCustomRmgr only works while shared_preload_libraries is being
+ *	  processed (the postmaster and every process forked from it, startup
+ *	  process included, must know the rmgr before redo begins); _PG_init
+ *	  refuses other ways of loading phantom, so this always runs there.
  *
  * src/wal/rmgr.c
  *
@@ -11,9 +14,27 @@
  */
 #include "postgres.h"
 
-#include "phantom/phantom.h"
+#include "access/xlog_internal.h"
 
+#include "phantom/phantom.h"
+#include "phantom/wal/wal.h"
+
+static RmgrData phantom_rmgr = {
+	.rm_name = PHANTOM_RMGR_NAME,
+	.rm_redo = phantom_redo,
+	.rm_desc = phantom_desc,
+	.rm_identify = phantom_identify,
+	.rm_startup = NULL,
+	.rm_cleanup = NULL,
+	.rm_mask = phantom_mask,
+	.rm_decode = NULL,
+};
+
+/*
+ * phantom_wal_init registers the resource manager; called from _PG_init.
+ */
 void
 phantom_wal_init(void)
 {
+	RegisterCustomRmgr(PHANTOM_RMGR_ID, &phantom_rmgr);
 }

@@ -24,15 +24,36 @@
  *	  block-map pages; block-map pages map vblock -> PhMapEntry.  Map,
  *	  run, free and meta pages carry a PhantomSpecial; hot pages do not.
  *
- *	  Locking rules:
+ *	  Locking rules (docs/storage.md has the reasoning):
  *	  - A lookup holds the map page's share lock while it pins the target
  *	    physical page, then releases the map lock.  Whoever relocates a
  *	    vblock (compaction, thaw) holds the map page's exclusive lock and,
  *	    for a hot page, a cleanup lock on it (sole pin).  So a pin on a hot
- *	    page guarantees it keeps holding the same vblock.
+ *	    page guarantees it keeps holding the same vblock.  Take that cleanup
+ *	    lock with ConditionalLockBufferForCleanup and never wait for it
+ *	    while holding a map page lock (a scan holding the pin may be
+ *	    waiting for that map page).
  *	  - Never cache a physical block number across the release of its pin.
- *	  - Lock order: map page, then data pages in physical block order, then
- *	    the metapage.
+ *	  - Lock order, outermost first:
+ *	      1. relation extension lock (heavyweight; taken with no buffer
+ *	         content lock held; also serialises vblock allocation, thaws
+ *	         and free-list pops);
+ *	      2. hot data pages, two of them in physical block order;
+ *	      3. map page (at most one at a time);
+ *	      4. fresh pages (just extended or popped from the free list, so
+ *	         unreachable by others) and run pages (immutable, share only);
+ *	      5. the metapage;
+ *	      6. visibility-map pages.
+ *	    Nobody waits for a hot page's lock while holding a map page lock,
+ *	    so (2) before (3) is deadlock-free although lookups read the map
+ *	    page before the data page they pin: they pin, they do not lock.
+ *	  - Map and meta pages are locked only briefly, never across I/O of
+ *	    other pages except the pin of a lookup's target.
+ *
+ *	  pd_lower of meta, map and free pages covers exactly their used data
+ *	  (map entries past pd_lower are zero), so log_newpage(page_std) and
+ *	  REGBUF_STANDARD images are exact.  Map pages keep their directory
+ *	  index in PhantomSpecial.next as a cross-check.
  *
  * include/phantom/lsm/storage.h
  *
@@ -41,6 +62,7 @@
 #ifndef PHANTOM_LSM_STORAGE_H
 #define PHANTOM_LSM_STORAGE_H
 
+#include "access/heapam.h"
 #include "access/hio.h"
 #include "storage/block.h"
 #include "storage/bufmgr.h"
@@ -63,7 +85,9 @@ typedef struct PhantomSpecial
 {
 	uint16		kind;			/* PH_KIND_* */
 	uint16		flags;
-	BlockNumber next;			/* free pages: next free page; else unused */
+	BlockNumber next;			/* free pages: next free page; map pages:
+								 * index in the metapage directory; else
+								 * unused */
 } PhantomSpecial;
 
 #define PhantomPageGetSpecial(page) \
@@ -162,6 +186,14 @@ extern Buffer ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 extern Buffer ph_page_alloc(Relation rel);
 extern void ph_map_set_cold(Relation rel, BlockNumber vblock, Buffer hotbuf,
 							BlockNumber runblk);
+
+/*
+ * ph_page_free puts a page that nothing references any more (a retired run
+ * page, held exclusively locked by the caller) on the free list, WAL-logged.
+ * The buffer stays pinned and locked.  Only free pages that no reader can
+ * still reach (see the manifest epochs of src/lsm/compact.c).
+ */
+extern void ph_page_free(Relation rel, Buffer buf);
 
 /* src/lsm/vm.c: the visibility-map fork, indexed by vblock */
 extern void ph_vm_clear(Relation rel, BlockNumber vblock, uint8 flags);

@@ -39,8 +39,10 @@
 
 /*
  * ph_wal_insert puts tup on the page (PageAddItem at the next free offset),
- * sets tup->t_self and the on-page t_ctid to (vblock, offnum), clears the
- * page's all-visible state and the vblock's visibility-map bits.
+ * sets tup->t_self and the on-page t_ctid to (vblock, offnum) (unless
+ * PH_INSERT_SPECULATIVE: the token in t_ctid stays), clears the page's
+ * all-visible state and the vblock's visibility-map bits.  The tuple's
+ * t_cid is not WAL-logged (as heap); everything else is.
  */
 extern OffsetNumber ph_wal_insert(Relation rel, Buffer buf, BlockNumber vblock,
 								  HeapTuple tup, int flags);
@@ -66,7 +68,10 @@ typedef struct PhHeaderChange
 /*
  * ph_wal_set_headers overwrites the headers of n tuples on one page (delete,
  * lock, speculative confirm and super-delete, ...).  If clear_vm, the
- * page's all-visible state and the vblock's VM bits are cleared.
+ * page's all-visible state and the vblock's VM bits are cleared.  When a
+ * change leaves a prunable version (an updating/deleting xmax, or xmin set
+ * invalid by a super-delete), the page's prune hint is set to the current
+ * xid, as heap does.
  */
 extern void ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 							   const PhHeaderChange *changes, int n,
@@ -75,7 +80,9 @@ extern void ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 /*
  * ph_wal_update: one record for an UPDATE: the old tuple's new header on
  * oldbuf, and newtup inserted on newbuf (which may equal oldbuf).  Sets
- * newtup->t_self.  Clears all-visible on both pages.
+ * newtup->t_self; oldhdr->ctid is ignored, the old version's t_ctid is set
+ * to the new version's TID.  Sets the old page's prune hint.  Clears
+ * all-visible on both pages.
  */
 extern void ph_wal_update(Relation rel,
 						  Buffer oldbuf, BlockNumber oldvblock,
@@ -85,7 +92,11 @@ extern void ph_wal_update(Relation rel,
 
 /*
  * ph_wal_prune applies heap_page_prune_execute()'s arrays to the page and
- * logs them with the conflict horizon for hot-standby queries.
+ * logs them with the conflict horizon for hot-standby queries.  The caller
+ * holds a cleanup lock and maintains the hints (pd_prune_xid, PageClearFull).
+ *
+ * conflict_xid (prune, freeze) and cutoff_xid (set_visible) follow heap's
+ * latestRemovedXid convention: standby snapshots with xmin <= it conflict.
  */
 extern void ph_wal_prune(Relation rel, Buffer buf, BlockNumber vblock,
 						 TransactionId conflict_xid,

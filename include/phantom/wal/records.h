@@ -1,0 +1,214 @@
+/*-------------------------------------------------------------------------
+ *
+ * records.h
+ *	  Layout of the WAL records of phantom's resource manager, shared by
+ *	  the code that writes them (src/wal/insert.c, src/wal/maint.c,
+ *	  src/lsm/), redo (src/wal/redo.c) and desc (src/wal/desc.c).
+ *	  docs/storage.md describes every record in prose.
+ *
+ *	  The opcode lives in the high four bits of xl_info
+ *	  (XLR_RMGR_INFO_MASK), so phantom has sixteen opcodes.  Records are
+ *	  written as fixed structs without padding assumptions: redo always
+ *	  memcpy's them out of the record, never dereferences them in place.
+ *
+ * include/phantom/wal/records.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PHANTOM_WAL_RECORDS_H
+#define PHANTOM_WAL_RECORDS_H
+
+#include "access/htup_details.h"
+#include "access/xlogreader.h"
+#include "storage/block.h"
+#include "storage/off.h"
+
+#include "phantom/wal/wal.h"
+
+#define XLOG_PH_INIT_META		0x00	/* lazy creation of the metapage */
+#define XLOG_PH_NEW_VBLOCK		0x10	/* allocate a vblock, init its page */
+#define XLOG_PH_INSERT			0x20	/* one tuple */
+#define XLOG_PH_MULTI_INSERT	0x30	/* several tuples on one page */
+#define XLOG_PH_SET_HEADERS		0x40	/* delete / lock / confirm ... */
+#define XLOG_PH_UPDATE			0x50	/* old header + new tuple */
+#define XLOG_PH_PRUNE			0x60	/* heap_page_prune_execute arrays */
+#define XLOG_PH_FREEZE			0x70	/* freeze plans */
+#define XLOG_PH_VISIBLE			0x80	/* PD_ALL_VISIBLE + VM bits */
+#define XLOG_PH_MAP_COLD		0x90	/* vblock hot -> cold run page */
+#define XLOG_PH_THAW			0xA0	/* vblock cold -> fresh hot page */
+#define XLOG_PH_FREE_POP		0xB0	/* take a page off the free list */
+#define XLOG_PH_FREE_PUSH		0xC0	/* put a page on the free list */
+
+/* Flags of tuple-changing records */
+#define XLPH_INIT_PAGE			0x01	/* block 0 was (re)initialised */
+#define XLPH_VM_CLEARED			0x02	/* all-visible cleared on block 0 */
+#define XLPH_OLD_VM_CLEARED		0x04	/* update: ... on the old page */
+#define XLPH_SET_PRUNABLE		0x08	/* PageSetPrunable(prune_xid) */
+#define XLPH_NEW_MAPPAGE		0x10	/* new vblock: map page is new */
+
+/*
+ * Tuple image in WAL: this fixed part, then the optional xids named by
+ * flags, then the tuple from offsetof(HeapTupleHeaderData, t_bits) on
+ * (null bitmap, padding, data).  xmin defaults to the record's xid, xmax
+ * to invalid, t_cid to FirstCommandId (masked by rm_mask, as heap does),
+ * t_ctid to the tuple's own TID.
+ */
+typedef struct xl_ph_tuple
+{
+	uint16		t_infomask2;
+	uint16		t_infomask;
+	uint8		t_hoff;
+	uint8		flags;			/* XLPH_TUP_* */
+} xl_ph_tuple;
+
+#define SizeOfPhTuple			(offsetof(xl_ph_tuple, flags) + sizeof(uint8))
+#define XLPH_TUP_XMIN			0x01	/* explicit xmin follows */
+#define XLPH_TUP_XMAX			0x02	/* explicit xmax follows */
+#define XLPH_TUP_CTID			0x04	/* explicit t_ctid follows (token) */
+
+/* XLOG_PH_NEW_VBLOCK: block 0 data page (init), 1 map page, 2 metapage */
+typedef struct xl_ph_new_vblock
+{
+	BlockNumber vblock;
+	BlockNumber free_head;		/* metapage free_head afterwards */
+	uint16		npopped;		/* pages taken off the free list */
+	uint16		lane;			/* lane that now inserts into vblock, or
+								 * PH_NO_LANE */
+	uint8		flags;			/* XLPH_NEW_MAPPAGE */
+} xl_ph_new_vblock;
+
+#define SizeOfPhNewVblock		(offsetof(xl_ph_new_vblock, flags) + sizeof(uint8))
+#define PH_NO_LANE				0xFFFF
+
+/* XLOG_PH_INSERT: block 0 data page; block data xl_ph_tuple + tuple */
+typedef struct xl_ph_insert
+{
+	BlockNumber vblock;
+	OffsetNumber offnum;
+	uint8		flags;			/* XLPH_INIT_PAGE, XLPH_VM_CLEARED */
+} xl_ph_insert;
+
+#define SizeOfPhInsert			(offsetof(xl_ph_insert, flags) + sizeof(uint8))
+
+/*
+ * XLOG_PH_MULTI_INSERT: block 0 data page; block data is ntuples times
+ * (OffsetNumber offnum, uint16 len, xl_ph_tuple, extras, len bytes).
+ */
+typedef struct xl_ph_multi_insert
+{
+	BlockNumber vblock;
+	uint16		ntuples;
+	uint8		flags;			/* XLPH_INIT_PAGE, XLPH_VM_CLEARED */
+} xl_ph_multi_insert;
+
+#define SizeOfPhMultiInsert		(offsetof(xl_ph_multi_insert, flags) + sizeof(uint8))
+
+/* XLOG_PH_SET_HEADERS: block 0 data page; block data PhHeaderChange[n] */
+typedef struct xl_ph_set_headers
+{
+	BlockNumber vblock;
+	TransactionId prune_xid;
+	uint16		nchanges;
+	uint8		flags;			/* XLPH_VM_CLEARED, XLPH_SET_PRUNABLE */
+} xl_ph_set_headers;
+
+#define SizeOfPhSetHeaders		(offsetof(xl_ph_set_headers, flags) + sizeof(uint8))
+
+/*
+ * XLOG_PH_UPDATE: block 0 new page (data: xl_ph_tuple + tuple), block 1
+ * old page when it differs.  The old tuple's t_ctid becomes the new
+ * tuple's TID.
+ */
+typedef struct xl_ph_update
+{
+	BlockNumber oldvblock;
+	BlockNumber newvblock;
+	TransactionId prune_xid;
+	PhHeaderChange oldhdr;		/* ctid ignored */
+	OffsetNumber newoff;
+	uint8		flags;			/* XLPH_INIT_PAGE, XLPH_VM_CLEARED,
+								 * XLPH_OLD_VM_CLEARED, XLPH_SET_PRUNABLE */
+} xl_ph_update;
+
+#define SizeOfPhUpdate			(offsetof(xl_ph_update, flags) + sizeof(uint8))
+
+/*
+ * XLOG_PH_PRUNE: block 0 data page; block data the three OffsetNumber
+ * arrays (redirected as pairs, then dead, then unused).
+ */
+typedef struct xl_ph_prune
+{
+	BlockNumber vblock;
+	TransactionId conflict_xid;
+	uint16		nredirected;
+	uint16		ndead;
+	uint16		nunused;
+} xl_ph_prune;
+
+#define SizeOfPhPrune			(offsetof(xl_ph_prune, nunused) + sizeof(uint16))
+
+/* XLOG_PH_FREEZE: block 0 data page; block data xl_heap_freeze_tuple[] */
+typedef struct xl_ph_freeze
+{
+	BlockNumber vblock;
+	TransactionId conflict_xid;
+	uint16		nplans;
+} xl_ph_freeze;
+
+#define SizeOfPhFreeze			(offsetof(xl_ph_freeze, nplans) + sizeof(uint16))
+
+/* XLOG_PH_VISIBLE: block 0 data page, block 1 visibility-map page */
+typedef struct xl_ph_visible
+{
+	BlockNumber vblock;
+	TransactionId cutoff_xid;
+	uint8		vmflags;
+} xl_ph_visible;
+
+#define SizeOfPhVisible			(offsetof(xl_ph_visible, vmflags) + sizeof(uint8))
+
+/*
+ * XLOG_PH_MAP_COLD: block 0 map page, block 1 the old hot page (becomes a
+ * free page, init), block 2 metapage.
+ */
+typedef struct xl_ph_map_cold
+{
+	BlockNumber vblock;
+	BlockNumber runblk;
+	BlockNumber next_free;		/* old free_head: next of the freed page */
+} xl_ph_map_cold;
+
+#define SizeOfPhMapCold			(offsetof(xl_ph_map_cold, next_free) + sizeof(BlockNumber))
+
+/*
+ * XLOG_PH_THAW: block 0 the new hot page (full image), block 1 map page,
+ * block 2 metapage (only when the page came off the free list).
+ */
+typedef struct xl_ph_thaw
+{
+	BlockNumber vblock;
+	BlockNumber runblk;			/* where the vblock was */
+	BlockNumber free_head;		/* metapage free_head afterwards */
+	uint16		npopped;
+} xl_ph_thaw;
+
+#define SizeOfPhThaw			(offsetof(xl_ph_thaw, npopped) + sizeof(uint16))
+
+/* XLOG_PH_FREE_POP: block 0 metapage */
+typedef struct xl_ph_free_pop
+{
+	BlockNumber popped;
+	BlockNumber free_head;		/* afterwards */
+} xl_ph_free_pop;
+
+#define SizeOfPhFreePop			(offsetof(xl_ph_free_pop, free_head) + sizeof(BlockNumber))
+
+/* XLOG_PH_FREE_PUSH: block 0 freed page (init), block 1 metapage */
+typedef struct xl_ph_free_push
+{
+	BlockNumber next_free;		/* old free_head */
+} xl_ph_free_push;
+
+#define SizeOfPhFreePush		sizeof(xl_ph_free_push)
+
+#endif							/* PHANTOM_WAL_RECORDS_H */

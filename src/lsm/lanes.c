@@ -1,0 +1,306 @@
+/*-------------------------------------------------------------------------
+ *
+ * lanes.c
+ *	  Insertion lanes and vblock allocation: where a new tuple goes.
+ *
+ *	  A backend inserts into the vblock of its lane, metapage.lanes[
+ *	  MyBackendId % phantom.insert_lanes], cached in rd_amcache.  When that
+ *	  page is full (respecting fillfactor), a new vblock is allocated under
+ *	  the relation extension lock: a physical page (free list or extension)
+ *	  is formatted as an empty hot page, the map entry is set (with a new
+ *	  map page when the vblock starts one) and nvblocks and the lane are
+ *	  advanced, all in one XLOG_PH_NEW_VBLOCK record.  Backends of different
+ *	  lanes never wait for one another's page lock; there is no table-wide
+ *	  writer lock.
+ *
+ *	  Locking: extension lock (no buffer lock held) -> map page -> fresh
+ *	  pages -> metapage.  The returned page is exclusively locked, together
+ *	  with the caller's otherBuffer, in physical block order.
+ *
+ * src/lsm/lanes.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/xloginsert.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/proc.h"
+#include "utils/rel.h"
+
+#include "phantom/lsm/storage_int.h"
+#include "phantom/phantom.h"
+#include "phantom/wal/records.h"
+
+/* ph_my_lane: the insertion lane of this backend */
+static int
+ph_my_lane(Relation rel)
+{
+	int			nlanes = Max(1, Min(phantom_insert_lanes, PH_MAX_LANES));
+
+	if (RELATION_IS_LOCAL(rel) || MyBackendId == InvalidBackendId)
+		return 0;
+	return MyBackendId % nlanes;
+}
+
+/*
+ * ph_new_vblock allocates vblock nvblocks for lane and returns it with its
+ * freshly formatted page exclusively locked in *bufp.  But if the lane
+ * already moved past full_vblock (another backend of the same lane
+ * allocated meanwhile), it allocates nothing, sets *bufp = InvalidBuffer
+ * and returns the lane's current vblock for the caller to try.
+ */
+static BlockNumber
+ph_new_vblock(Relation rel, int lane, BlockNumber full_vblock,
+			  BufferAccessStrategy strategy, Buffer *bufp)
+{
+	Buffer		metabuf;
+	PhantomMetaPageData *meta;
+	BlockNumber vblock;
+	uint32		mapidx;
+	BlockNumber mapblk;
+	bool		newmap;
+	PhAlloc		a;
+
+	*bufp = InvalidBuffer;
+	ph_lock_extend(rel);
+	metabuf = ph_meta_ensure(rel);
+
+	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+	meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+	if (BlockNumberIsValid(meta->lanes[lane]) &&
+		meta->lanes[lane] != full_vblock)
+	{
+		vblock = meta->lanes[lane];
+		UnlockReleaseBuffer(metabuf);
+		ph_unlock_extend(rel);
+		return vblock;
+	}
+	vblock = meta->nvblocks;
+	mapidx = PH_MAP_PAGE_INDEX(vblock);
+	newmap = (mapidx >= meta->nmappages);
+	mapblk = newmap ? InvalidBlockNumber : meta->mappages[mapidx];
+	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+
+	if (vblock >= PH_MAX_VBLOCKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("phantom relation \"%s\" has reached its maximum of %u virtual blocks",
+						RelationGetRelationName(rel), PH_MAX_VBLOCKS),
+				 errhint("Split the table into partitions, or rewrite it with VACUUM FULL to reuse the virtual blocks of deleted rows.")));
+
+	memset(&a, 0, sizeof(a));
+	for (;;)
+	{
+		Buffer		mapbuf;
+		Buffer		databuf;
+		Page		metapage;
+
+		ph_alloc_prepare(rel, &a, newmap ? 2 : 1, strategy);
+		databuf = a.bufs[0];
+		if (newmap)
+		{
+			mapbuf = a.bufs[1];
+			LockBuffer(mapbuf, BUFFER_LOCK_EXCLUSIVE);
+		}
+		else
+		{
+			mapbuf = ReadBufferExtended(rel, MAIN_FORKNUM, mapblk,
+										RBM_NORMAL, NULL);
+			LockBuffer(mapbuf, BUFFER_LOCK_EXCLUSIVE);
+			ph_page_check_kind(rel, mapbuf, PH_KIND_MAP);
+		}
+		LockBuffer(databuf, BUFFER_LOCK_EXCLUSIVE);
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		metapage = BufferGetPage(metabuf);
+		meta = PhantomPageGetMeta(metapage);
+
+		if (!ph_alloc_verify(&a, metapage))
+		{
+			LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+			LockBuffer(databuf, BUFFER_LOCK_UNLOCK);
+			if (newmap)
+				LockBuffer(mapbuf, BUFFER_LOCK_UNLOCK);
+			else
+				UnlockReleaseBuffer(mapbuf);
+			ph_alloc_retry(&a);
+			continue;
+		}
+		if (meta->nvblocks != vblock)
+			elog(ERROR, "phantom: nvblocks of \"%s\" moved during allocation",
+				 RelationGetRelationName(rel));
+
+		START_CRIT_SECTION();
+		ph_hot_page_init(BufferGetPage(databuf));
+		if (newmap)
+		{
+			ph_map_page_init(BufferGetPage(mapbuf), mapidx);
+			meta->mappages[meta->nmappages++] = BufferGetBlockNumber(mapbuf);
+			ph_meta_set_lower(metapage);
+		}
+		ph_map_page_set(BufferGetPage(mapbuf), vblock,
+						(PhMapEntry) BufferGetBlockNumber(databuf));
+		meta->nvblocks = vblock + 1;
+		meta->lanes[lane] = vblock;
+		ph_alloc_apply(&a, metapage);
+		MarkBufferDirty(databuf);
+		MarkBufferDirty(mapbuf);
+		MarkBufferDirty(metabuf);
+		if (RelationNeedsWAL(rel))
+		{
+			xl_ph_new_vblock xlrec;
+			XLogRecPtr	recptr;
+
+			xlrec.vblock = vblock;
+			xlrec.free_head = a.new_head;
+			xlrec.npopped = a.npopped;
+			xlrec.lane = lane;
+			xlrec.flags = newmap ? XLPH_NEW_MAPPAGE : 0;
+			XLogBeginInsert();
+			XLogRegisterData((char *) &xlrec, SizeOfPhNewVblock);
+			XLogRegisterBuffer(0, databuf, REGBUF_WILL_INIT | REGBUF_STANDARD);
+			XLogRegisterBuffer(1, mapbuf, newmap ?
+							   (REGBUF_WILL_INIT | REGBUF_STANDARD) :
+							   REGBUF_STANDARD);
+			XLogRegisterBuffer(2, metabuf, REGBUF_STANDARD);
+			recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_NEW_VBLOCK);
+			PageSetLSN(BufferGetPage(databuf), recptr);
+			PageSetLSN(BufferGetPage(mapbuf), recptr);
+			PageSetLSN(metapage, recptr);
+		}
+		END_CRIT_SECTION();
+
+		UnlockReleaseBuffer(mapbuf);
+		UnlockReleaseBuffer(metabuf);
+		*bufp = databuf;
+		break;
+	}
+	ph_unlock_extend(rel);
+	return vblock;
+}
+
+/*
+ * ph_lock_pair locks buf (and otherBuffer, if valid) exclusively in
+ * physical block order.
+ */
+static void
+ph_lock_pair(Buffer buf, Buffer otherBuffer)
+{
+	if (!BufferIsValid(otherBuffer))
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	else if (BufferGetBlockNumber(otherBuffer) < BufferGetBlockNumber(buf))
+	{
+		LockBuffer(otherBuffer, BUFFER_LOCK_EXCLUSIVE);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	}
+	else
+	{
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		LockBuffer(otherBuffer, BUFFER_LOCK_EXCLUSIVE);
+	}
+}
+
+/*
+ * ph_get_insert_buffer: see storage.h.  Mirrors heap's
+ * RelationGetBufferForTuple, with lanes instead of the free-space map:
+ * the lane page is used while it has room for len plus the fillfactor
+ * reserve; a fresh page takes any tuple that fits at all.
+ */
+Buffer
+ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
+					 BulkInsertState bistate, BlockNumber *vblock_out)
+{
+	BufferAccessStrategy strategy = bistate ? bistate->strategy : NULL;
+	Size		saveFreeSpace;
+	int			lane = ph_my_lane(rel);
+	PhRelCache *cache;
+	BlockNumber vblock;
+	int			tries;
+
+	len = MAXALIGN(len);
+	if (len > MaxHeapTupleSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("row is too big: size %zu, maximum size %zu",
+						len, MaxHeapTupleSize)));
+	saveFreeSpace = RelationGetTargetPageFreeSpace(rel,
+												   HEAP_DEFAULT_FILLFACTOR);
+
+	cache = ph_cache(rel);
+	vblock = cache->lane_vblock;
+	if (!BlockNumberIsValid(vblock))
+	{
+		Buffer		metabuf = ph_meta_read(rel, BUFFER_LOCK_SHARE);
+
+		if (BufferIsValid(metabuf))
+		{
+			vblock = PhantomPageGetMeta(BufferGetPage(metabuf))->lanes[lane];
+			UnlockReleaseBuffer(metabuf);
+		}
+	}
+
+	for (tries = 0;; tries++)
+	{
+		Buffer		buf;
+		BlockNumber newvb;
+
+		if (tries > 1000)
+			elog(ERROR, "phantom: could not find an insertion page in \"%s\"",
+				 RelationGetRelationName(rel));
+
+		if (BlockNumberIsValid(vblock))
+		{
+			PhMapEntry	e;
+
+			buf = ph_pin_hot(rel, vblock, strategy, &e);
+			if (BufferIsValid(buf) && buf != otherBuffer)
+			{
+				ph_lock_pair(buf, otherBuffer);
+				if (PageGetHeapFreeSpace(BufferGetPage(buf)) >= len + saveFreeSpace)
+				{
+					ph_cache(rel)->lane_vblock = vblock;
+					*vblock_out = vblock;
+					return buf;
+				}
+				if (BufferIsValid(otherBuffer))
+					LockBuffer(otherBuffer, BUFFER_LOCK_UNLOCK);
+				UnlockReleaseBuffer(buf);
+			}
+			else if (BufferIsValid(buf))
+				ReleaseBuffer(buf);
+		}
+
+		newvb = ph_new_vblock(rel, lane, vblock, strategy, &buf);
+		if (!BufferIsValid(buf))
+		{
+			/* the lane moved on: try its new page */
+			vblock = newvb;
+			continue;
+		}
+		if (BufferIsValid(otherBuffer))
+		{
+			if (BufferGetBlockNumber(otherBuffer) < BufferGetBlockNumber(buf))
+			{
+				LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+				ph_lock_pair(buf, otherBuffer);
+			}
+			else
+				LockBuffer(otherBuffer, BUFFER_LOCK_EXCLUSIVE);
+		}
+		/* a fresh page takes any tuple up to MaxHeapTupleSize */
+		if (PageGetHeapFreeSpace(BufferGetPage(buf)) >= len)
+		{
+			ph_cache(rel)->lane_vblock = newvb;
+			*vblock_out = newvb;
+			return buf;
+		}
+		/* filled by a backend of our lane while we relocked: go on */
+		if (BufferIsValid(otherBuffer))
+			LockBuffer(otherBuffer, BUFFER_LOCK_UNLOCK);
+		UnlockReleaseBuffer(buf);
+		vblock = newvb;
+	}
+}

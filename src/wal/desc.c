@@ -1,0 +1,279 @@
+/*-------------------------------------------------------------------------
+ *
+ * desc.c
+ *	  rm_desc, rm_identify and rm_mask of phantom's resource manager: what
+ *	  pg_waldump prints for phantom records, and which page bytes
+ *	  wal_consistency_checking = 'phantom' ignores.
+ *
+ *	  Masking follows the same reasoning as heap's: hint bits (tuple
+ *	  infomask commit hints, page-level PD_PAGE_FULL / PD_HAS_FREE_LINES /
+ *	  PD_ALL_VISIBLE, pd_prune_xid), the LSN and checksum, the unused hole
+ *	  and alignment padding can legitimately differ between primary and
+ *	  replay; so can t_cid, which redo does not restore.  Meta, map and
+ *	  free pages (PhantomSpecial) are compared exactly apart from LSN,
+ *	  checksum and hole.
+ *
+ * src/wal/desc.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/bufmask.h"
+#include "access/heapam_xlog.h"
+#include "access/htup_details.h"
+
+#include "phantom/lsm/storage_int.h"
+#include "phantom/wal/records.h"
+
+/*
+ * phantom_identify: the name of a record type, for pg_waldump --stats
+ * and error context.
+ */
+const char *
+phantom_identify(uint8 info)
+{
+	switch (info & XLR_RMGR_INFO_MASK)
+	{
+		case XLOG_PH_INIT_META:
+			return "INIT_META";
+		case XLOG_PH_NEW_VBLOCK:
+			return "NEW_VBLOCK";
+		case XLOG_PH_INSERT:
+			return "INSERT";
+		case XLOG_PH_MULTI_INSERT:
+			return "MULTI_INSERT";
+		case XLOG_PH_SET_HEADERS:
+			return "SET_HEADERS";
+		case XLOG_PH_UPDATE:
+			return "UPDATE";
+		case XLOG_PH_PRUNE:
+			return "PRUNE";
+		case XLOG_PH_FREEZE:
+			return "FREEZE";
+		case XLOG_PH_VISIBLE:
+			return "VISIBLE";
+		case XLOG_PH_MAP_COLD:
+			return "MAP_COLD";
+		case XLOG_PH_THAW:
+			return "THAW";
+		case XLOG_PH_FREE_POP:
+			return "FREE_POP";
+		case XLOG_PH_FREE_PUSH:
+			return "FREE_PUSH";
+	}
+	return NULL;
+}
+
+static void
+desc_flags(StringInfo buf, uint8 flags)
+{
+	if (flags & XLPH_INIT_PAGE)
+		appendStringInfoString(buf, " init");
+	if (flags & XLPH_VM_CLEARED)
+		appendStringInfoString(buf, " vm_cleared");
+	if (flags & XLPH_OLD_VM_CLEARED)
+		appendStringInfoString(buf, " old_vm_cleared");
+	if (flags & XLPH_SET_PRUNABLE)
+		appendStringInfoString(buf, " prunable");
+}
+
+/*
+ * phantom_desc: the fields of a record in words.  Block references
+ * (relation, fork, physical block) are printed by pg_waldump itself.
+ */
+void
+phantom_desc(StringInfo buf, XLogReaderState *record)
+{
+	char	   *rec = XLogRecGetData(record);
+	uint8		info = XLogRecGetInfo(record) & XLR_RMGR_INFO_MASK;
+
+	switch (info)
+	{
+		case XLOG_PH_INIT_META:
+			appendStringInfoString(buf, "metapage created");
+			break;
+		case XLOG_PH_NEW_VBLOCK:
+			{
+				xl_ph_new_vblock xl;
+
+				memcpy(&xl, rec, SizeOfPhNewVblock);
+				appendStringInfo(buf, "vblock %u lane %d free_head %u popped %u%s",
+								 xl.vblock,
+								 xl.lane == PH_NO_LANE ? -1 : (int) xl.lane,
+								 xl.free_head, xl.npopped,
+								 (xl.flags & XLPH_NEW_MAPPAGE) ? " new_map_page" : "");
+				break;
+			}
+		case XLOG_PH_INSERT:
+			{
+				xl_ph_insert xl;
+
+				memcpy(&xl, rec, SizeOfPhInsert);
+				appendStringInfo(buf, "tid (%u,%u)", xl.vblock, xl.offnum);
+				desc_flags(buf, xl.flags);
+				break;
+			}
+		case XLOG_PH_MULTI_INSERT:
+			{
+				xl_ph_multi_insert xl;
+
+				memcpy(&xl, rec, SizeOfPhMultiInsert);
+				appendStringInfo(buf, "vblock %u ntuples %u", xl.vblock, xl.ntuples);
+				desc_flags(buf, xl.flags);
+				break;
+			}
+		case XLOG_PH_SET_HEADERS:
+			{
+				xl_ph_set_headers xl;
+
+				memcpy(&xl, rec, SizeOfPhSetHeaders);
+				appendStringInfo(buf, "vblock %u nchanges %u prune_xid %u",
+								 xl.vblock, xl.nchanges, xl.prune_xid);
+				desc_flags(buf, xl.flags);
+				break;
+			}
+		case XLOG_PH_UPDATE:
+			{
+				xl_ph_update xl;
+
+				memcpy(&xl, rec, SizeOfPhUpdate);
+				appendStringInfo(buf, "old (%u,%u) xmax %u infomask 0x%04x infomask2 0x%04x new (%u,%u)",
+								 xl.oldvblock, xl.oldhdr.offnum, xl.oldhdr.xmax,
+								 xl.oldhdr.infomask, xl.oldhdr.infomask2,
+								 xl.newvblock, xl.newoff);
+				desc_flags(buf, xl.flags);
+				break;
+			}
+		case XLOG_PH_PRUNE:
+			{
+				xl_ph_prune xl;
+
+				memcpy(&xl, rec, SizeOfPhPrune);
+				appendStringInfo(buf, "vblock %u conflict_xid %u nredirected %u ndead %u nunused %u",
+								 xl.vblock, xl.conflict_xid, xl.nredirected,
+								 xl.ndead, xl.nunused);
+				break;
+			}
+		case XLOG_PH_FREEZE:
+			{
+				xl_ph_freeze xl;
+
+				memcpy(&xl, rec, SizeOfPhFreeze);
+				appendStringInfo(buf, "vblock %u conflict_xid %u nplans %u",
+								 xl.vblock, xl.conflict_xid, xl.nplans);
+				break;
+			}
+		case XLOG_PH_VISIBLE:
+			{
+				xl_ph_visible xl;
+
+				memcpy(&xl, rec, SizeOfPhVisible);
+				appendStringInfo(buf, "vblock %u cutoff_xid %u flags 0x%02x",
+								 xl.vblock, xl.cutoff_xid, xl.vmflags);
+				break;
+			}
+		case XLOG_PH_MAP_COLD:
+			{
+				xl_ph_map_cold xl;
+
+				memcpy(&xl, rec, SizeOfPhMapCold);
+				appendStringInfo(buf, "vblock %u -> run page %u, hot page freed (next %u)",
+								 xl.vblock, xl.runblk, xl.next_free);
+				break;
+			}
+		case XLOG_PH_THAW:
+			{
+				xl_ph_thaw	xl;
+
+				memcpy(&xl, rec, SizeOfPhThaw);
+				appendStringInfo(buf, "vblock %u from run page %u free_head %u popped %u",
+								 xl.vblock, xl.runblk, xl.free_head, xl.npopped);
+				break;
+			}
+		case XLOG_PH_FREE_POP:
+			{
+				xl_ph_free_pop xl;
+
+				memcpy(&xl, rec, SizeOfPhFreePop);
+				appendStringInfo(buf, "popped %u free_head %u",
+								 xl.popped, xl.free_head);
+				break;
+			}
+		case XLOG_PH_FREE_PUSH:
+			{
+				xl_ph_free_push xl;
+
+				memcpy(&xl, rec, SizeOfPhFreePush);
+				appendStringInfo(buf, "next %u", xl.next_free);
+				break;
+			}
+	}
+}
+
+/*
+ * ph_mask_hot_page masks what may differ on a heap-format hot page.
+ */
+static void
+ph_mask_hot_page(Page page, BlockNumber blkno)
+{
+	OffsetNumber off;
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+	mask_page_hint_bits(page);
+	mask_unused_space(page);
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		char	   *item;
+
+		if (!ItemIdHasStorage(lp))
+			continue;
+		item = PageGetItem(page, lp);
+		if (ItemIdIsNormal(lp))
+		{
+			HeapTupleHeader htup = (HeapTupleHeader) item;
+
+			/*
+			 * Commit hints are set without WAL.  Once xmin is frozen only
+			 * the xmax hints can still change that way.
+			 */
+			if (HeapTupleHeaderXminFrozen(htup))
+				htup->t_infomask &= ~(HEAP_XMAX_COMMITTED | HEAP_XMAX_INVALID);
+			else
+				htup->t_infomask &= ~HEAP_XACT_MASK;
+			/* redo writes FirstCommandId */
+			htup->t_choice.t_heap.t_field3.t_cid = MASK_MARKER;
+		}
+		/* bytes between the item's length and its MAXALIGNed end */
+		{
+			int			len = ItemIdGetLength(lp);
+			int			pad = MAXALIGN(len) - len;
+
+			if (pad > 0)
+				memset(item + len, MASK_MARKER, pad);
+		}
+	}
+}
+
+/*
+ * phantom_mask: rm_mask.  Telling the page kinds apart: meta, map, run and
+ * free pages have a PhantomSpecial; hot pages (and VM pages, whose bits lie
+ * entirely in the masked hole) have no special space.
+ */
+void
+phantom_mask(char *pagedata, BlockNumber blkno)
+{
+	Page		page = (Page) pagedata;
+
+	mask_page_lsn_and_checksum(page);
+	if (PageIsNew(page))
+		return;
+	if (PageGetSpecialSize(page) == MAXALIGN(sizeof(PhantomSpecial)))
+	{
+		mask_unused_space(page);
+		return;
+	}
+	ph_mask_hot_page(page, blkno);
+}

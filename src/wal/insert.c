@@ -1,0 +1,436 @@
+/*-------------------------------------------------------------------------
+ *
+ * insert.c
+ *	  The row-level WAL primitives: insert, multi-insert, header changes
+ *	  (delete, lock, speculative confirm/abort) and update.  Each applies
+ *	  its change to pinned, exclusively locked buffers and logs it in one
+ *	  critical section; src/wal/redo.c replays it with the same page code.
+ *
+ *	  Tuples travel in WAL as xl_ph_tuple (infomask2, infomask, hoff) plus
+ *	  the bytes after the fixed header.  xmin is the record's xid, xmax is
+ *	  invalid and t_ctid is the tuple's own TID unless the record says
+ *	  otherwise; t_cid is not logged (redo writes FirstCommandId, rm_mask
+ *	  ignores it), exactly the trade heap makes.
+ *
+ *	  TIDs are virtual: t_self and the on-page t_ctid are (vblock, offnum),
+ *	  never the physical block.  A change to an all-visible page clears
+ *	  PD_ALL_VISIBLE and the vblock's VM bits; the record carries a flag so
+ *	  redo clears them too.
+ *
+ * src/wal/insert.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/visibilitymap.h"
+#include "access/xact.h"
+#include "access/xloginsert.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+#include "phantom/lsm/storage_int.h"
+#include "phantom/wal/records.h"
+
+/* WAL image of one tuple's header: fixed part plus optional extras */
+typedef struct PhTupleWal
+{
+	xl_ph_tuple hdr;
+	int			extralen;
+	char		extra[sizeof(TransactionId) * 2 + sizeof(ItemPointerData)];
+} PhTupleWal;
+
+/*
+ * ph_tuple_wal_prepare fills w from the tuple as it now is on the page, at
+ * TID (vblock, off).
+ */
+static void
+ph_tuple_wal_prepare(HeapTupleHeader htup, BlockNumber vblock,
+					 OffsetNumber off, PhTupleWal *w)
+{
+	TransactionId xmin = htup->t_choice.t_heap.t_xmin;
+	TransactionId xmax = htup->t_choice.t_heap.t_xmax;
+	ItemPointerData self;
+
+	w->hdr.t_infomask2 = htup->t_infomask2;
+	w->hdr.t_infomask = htup->t_infomask;
+	w->hdr.t_hoff = htup->t_hoff;
+	w->hdr.flags = 0;
+	w->extralen = 0;
+	if (xmin != GetCurrentTransactionIdIfAny())
+	{
+		w->hdr.flags |= XLPH_TUP_XMIN;
+		memcpy(w->extra + w->extralen, &xmin, sizeof(TransactionId));
+		w->extralen += sizeof(TransactionId);
+	}
+	if (xmax != InvalidTransactionId)
+	{
+		w->hdr.flags |= XLPH_TUP_XMAX;
+		memcpy(w->extra + w->extralen, &xmax, sizeof(TransactionId));
+		w->extralen += sizeof(TransactionId);
+	}
+	ItemPointerSet(&self, vblock, off);
+	if (!ItemPointerEquals(&self, &htup->t_ctid))
+	{
+		w->hdr.flags |= XLPH_TUP_CTID;
+		memcpy(w->extra + w->extralen, &htup->t_ctid, sizeof(ItemPointerData));
+		w->extralen += sizeof(ItemPointerData);
+	}
+}
+
+/* ph_tuple_wal_register adds one tuple image as data of block_id */
+static void
+ph_tuple_wal_register(uint8 block_id, PhTupleWal *w, HeapTupleHeader htup,
+					  uint32 len)
+{
+	XLogRegisterBufData(block_id, (char *) &w->hdr, SizeOfPhTuple);
+	if (w->extralen > 0)
+		XLogRegisterBufData(block_id, w->extra, w->extralen);
+	XLogRegisterBufData(block_id, (char *) htup + SizeofHeapTupleHeader,
+						len - SizeofHeapTupleHeader);
+}
+
+/*
+ * ph_put_tuple adds tup to page at the first free offset and makes its TID
+ * (vblock, offnum); the on-page t_ctid points to itself unless keep_ctid
+ * (a speculative token lives there).  Inside a critical section.
+ */
+static OffsetNumber
+ph_put_tuple(Page page, BlockNumber vblock, HeapTuple tup, bool keep_ctid)
+{
+	OffsetNumber off;
+	HeapTupleHeader item;
+
+	off = PageAddItem(page, (Item) tup->t_data, tup->t_len,
+					  InvalidOffsetNumber, false, true);
+	if (off == InvalidOffsetNumber)
+		elog(PANIC, "phantom: failed to add tuple to page of vblock %u", vblock);
+	ItemPointerSet(&tup->t_self, vblock, off);
+	item = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
+	if (!keep_ctid)
+	{
+		item->t_ctid = tup->t_self;
+		tup->t_data->t_ctid = tup->t_self;
+	}
+	return off;
+}
+
+/* ph_check_room raises an error (outside any critical section) */
+static void
+ph_check_room(Relation rel, Page page, BlockNumber vblock, Size need)
+{
+	if (PageGetHeapFreeSpace(page) < need)
+		elog(ERROR, "phantom: no room for %zu bytes on vblock %u of \"%s\"",
+			 need, vblock, RelationGetRelationName(rel));
+}
+
+/*
+ * ph_wal_insert: see wal.h.
+ */
+OffsetNumber
+ph_wal_insert(Relation rel, Buffer buf, BlockNumber vblock, HeapTuple tup,
+			  int flags)
+{
+	Page		page = BufferGetPage(buf);
+	Buffer		vmbuf = InvalidBuffer;
+	bool		vmclear = PageIsAllVisible(page);
+	OffsetNumber off;
+	HeapTupleHeader item;
+
+	ph_check_room(rel, page, vblock, MAXALIGN(tup->t_len));
+	if (vmclear)
+		visibilitymap_pin(rel, vblock, &vmbuf);
+
+	START_CRIT_SECTION();
+	off = ph_put_tuple(page, vblock, tup, (flags & PH_INSERT_SPECULATIVE) != 0);
+	item = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
+	if (vmclear)
+	{
+		PageClearAllVisible(page);
+		visibilitymap_clear(rel, vblock, vmbuf, VISIBILITYMAP_VALID_BITS);
+	}
+	MarkBufferDirty(buf);
+
+	if (RelationNeedsWAL(rel))
+	{
+		xl_ph_insert xlrec;
+		PhTupleWal	w;
+		XLogRecPtr	recptr;
+		bool		init = (off == FirstOffsetNumber &&
+							PageGetMaxOffsetNumber(page) == FirstOffsetNumber);
+
+		xlrec.vblock = vblock;
+		xlrec.offnum = off;
+		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) | (vmclear ? XLPH_VM_CLEARED : 0);
+		ph_tuple_wal_prepare(item, vblock, off, &w);
+
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfPhInsert);
+		XLogRegisterBuffer(0, buf, REGBUF_STANDARD |
+						   (init ? REGBUF_WILL_INIT : 0));
+		ph_tuple_wal_register(0, &w, item, tup->t_len);
+		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_INSERT);
+		PageSetLSN(page, recptr);
+	}
+	END_CRIT_SECTION();
+
+	if (BufferIsValid(vmbuf))
+		ReleaseBuffer(vmbuf);
+	return off;
+}
+
+/*
+ * ph_wal_multi_insert: see wal.h.  The caller made sure all tuples fit.
+ */
+void
+ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
+					HeapTuple *tuples, int ntuples, int flags)
+{
+	Page		page = BufferGetPage(buf);
+	Buffer		vmbuf = InvalidBuffer;
+	bool		vmclear = PageIsAllVisible(page);
+	bool		init = (PageGetMaxOffsetNumber(page) == InvalidOffsetNumber);
+	Size		need = 0;
+	OffsetNumber *offs;
+	PhTupleWal *w;
+	uint16	   *lens;
+	int			i;
+
+	if (ntuples <= 0)
+		return;
+	for (i = 0; i < ntuples; i++)
+		need += MAXALIGN(tuples[i]->t_len) + sizeof(ItemIdData);
+	ph_check_room(rel, page, vblock, need - sizeof(ItemIdData));
+	/* no palloc inside the critical section */
+	offs = palloc(sizeof(OffsetNumber) * ntuples);
+	w = palloc(sizeof(PhTupleWal) * ntuples);
+	lens = palloc(sizeof(uint16) * ntuples);
+	if (vmclear)
+		visibilitymap_pin(rel, vblock, &vmbuf);
+
+	START_CRIT_SECTION();
+	for (i = 0; i < ntuples; i++)
+		offs[i] = ph_put_tuple(page, vblock, tuples[i],
+							   (flags & PH_INSERT_SPECULATIVE) != 0);
+	if (vmclear)
+	{
+		PageClearAllVisible(page);
+		visibilitymap_clear(rel, vblock, vmbuf, VISIBILITYMAP_VALID_BITS);
+	}
+	MarkBufferDirty(buf);
+
+	if (RelationNeedsWAL(rel))
+	{
+		xl_ph_multi_insert xlrec;
+		XLogRecPtr	recptr;
+
+		xlrec.vblock = vblock;
+		xlrec.ntuples = ntuples;
+		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) | (vmclear ? XLPH_VM_CLEARED : 0);
+
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfPhMultiInsert);
+		XLogRegisterBuffer(0, buf, REGBUF_STANDARD |
+						   (init ? REGBUF_WILL_INIT : 0));
+		for (i = 0; i < ntuples; i++)
+		{
+			HeapTupleHeader item;
+
+			item = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, offs[i]));
+			lens[i] = tuples[i]->t_len;
+			ph_tuple_wal_prepare(item, vblock, offs[i], &w[i]);
+			XLogRegisterBufData(0, (char *) &offs[i], sizeof(OffsetNumber));
+			XLogRegisterBufData(0, (char *) &lens[i], sizeof(uint16));
+			ph_tuple_wal_register(0, &w[i], item, tuples[i]->t_len);
+		}
+		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_MULTI_INSERT);
+		PageSetLSN(page, recptr);
+	}
+	END_CRIT_SECTION();
+
+	if (BufferIsValid(vmbuf))
+		ReleaseBuffer(vmbuf);
+	pfree(offs);
+	pfree(w);
+	pfree(lens);
+}
+
+/*
+ * ph_change_prunes: does this header change leave a version that pruning
+ * may remove later (a deleting/updating xmax, or a super-deleted tuple)?
+ */
+static bool
+ph_change_prunes(const PhHeaderChange *c)
+{
+	if (!TransactionIdIsValid(c->xmin))
+		return true;
+	return !(c->infomask & HEAP_XMAX_INVALID) &&
+		!HEAP_XMAX_IS_LOCKED_ONLY(c->infomask);
+}
+
+/* ph_check_offset errors out unless off names a normal item on page */
+static void
+ph_check_offset(Relation rel, Page page, BlockNumber vblock, OffsetNumber off)
+{
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
+		!ItemIdIsNormal(PageGetItemId(page, off)))
+		elog(ERROR, "phantom: no tuple at (%u,%u) of \"%s\"",
+			 vblock, off, RelationGetRelationName(rel));
+}
+
+/*
+ * ph_wal_set_headers: see wal.h.  Sets the page's prune hint (as heap
+ * does for deletes) when a change leaves a prunable version.
+ */
+void
+ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
+				   const PhHeaderChange *changes, int n, bool clear_vm)
+{
+	Page		page = BufferGetPage(buf);
+	Buffer		vmbuf = InvalidBuffer;
+	bool		vmclear = clear_vm && PageIsAllVisible(page);
+	TransactionId prune_xid = GetCurrentTransactionIdIfAny();
+	bool		prunable = false;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		ph_check_offset(rel, page, vblock, changes[i].offnum);
+		if (ph_change_prunes(&changes[i]))
+			prunable = true;
+	}
+	if (!TransactionIdIsValid(prune_xid))
+		prunable = false;
+	if (vmclear)
+		visibilitymap_pin(rel, vblock, &vmbuf);
+
+	START_CRIT_SECTION();
+	for (i = 0; i < n; i++)
+		ph_apply_header_change(page, &changes[i], false);
+	if (prunable)
+		PageSetPrunable(page, prune_xid);
+	if (vmclear)
+	{
+		PageClearAllVisible(page);
+		visibilitymap_clear(rel, vblock, vmbuf, VISIBILITYMAP_VALID_BITS);
+	}
+	MarkBufferDirty(buf);
+
+	if (RelationNeedsWAL(rel))
+	{
+		xl_ph_set_headers xlrec;
+		XLogRecPtr	recptr;
+
+		xlrec.vblock = vblock;
+		xlrec.prune_xid = prune_xid;
+		xlrec.nchanges = n;
+		xlrec.flags = (vmclear ? XLPH_VM_CLEARED : 0) |
+			(prunable ? XLPH_SET_PRUNABLE : 0);
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfPhSetHeaders);
+		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
+		XLogRegisterBufData(0, (char *) changes, sizeof(PhHeaderChange) * n);
+		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SET_HEADERS);
+		PageSetLSN(page, recptr);
+	}
+	END_CRIT_SECTION();
+
+	if (BufferIsValid(vmbuf))
+		ReleaseBuffer(vmbuf);
+}
+
+/*
+ * ph_wal_update: see wal.h.  oldhdr->ctid is ignored: the old version's
+ * t_ctid is set to the new version's TID.
+ */
+void
+ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
+			  const PhHeaderChange *oldhdr, Buffer newbuf,
+			  BlockNumber newvblock, HeapTuple newtup)
+{
+	Page		oldpage = BufferGetPage(oldbuf);
+	Page		newpage = BufferGetPage(newbuf);
+	bool		samepage = (oldbuf == newbuf);
+	Buffer		oldvm = InvalidBuffer;
+	Buffer		newvm = InvalidBuffer;
+	bool		oldclear = PageIsAllVisible(oldpage);
+	bool		newclear = !samepage && PageIsAllVisible(newpage);
+	TransactionId prune_xid = GetCurrentTransactionIdIfAny();
+	OffsetNumber newoff;
+	HeapTupleHeader olditem;
+	HeapTupleHeader newitem;
+
+	Assert(samepage == (oldvblock == newvblock));
+	ph_check_offset(rel, oldpage, oldvblock, oldhdr->offnum);
+	ph_check_room(rel, newpage, newvblock, MAXALIGN(newtup->t_len));
+	if (oldclear)
+		visibilitymap_pin(rel, oldvblock, &oldvm);
+	if (newclear)
+		visibilitymap_pin(rel, newvblock, &newvm);
+
+	START_CRIT_SECTION();
+	ph_apply_header_change(oldpage, oldhdr, true);
+	newoff = ph_put_tuple(newpage, newvblock, newtup, false);
+	olditem = (HeapTupleHeader) PageGetItem(oldpage,
+											PageGetItemId(oldpage, oldhdr->offnum));
+	olditem->t_ctid = newtup->t_self;
+	newitem = (HeapTupleHeader) PageGetItem(newpage,
+											PageGetItemId(newpage, newoff));
+	if (TransactionIdIsValid(prune_xid))
+		PageSetPrunable(oldpage, prune_xid);
+	if (oldclear)
+	{
+		PageClearAllVisible(oldpage);
+		visibilitymap_clear(rel, oldvblock, oldvm, VISIBILITYMAP_VALID_BITS);
+	}
+	if (newclear)
+	{
+		PageClearAllVisible(newpage);
+		visibilitymap_clear(rel, newvblock, newvm, VISIBILITYMAP_VALID_BITS);
+	}
+	MarkBufferDirty(oldbuf);
+	if (!samepage)
+		MarkBufferDirty(newbuf);
+
+	if (RelationNeedsWAL(rel))
+	{
+		xl_ph_update xlrec;
+		PhTupleWal	w;
+		XLogRecPtr	recptr;
+		bool		init = (!samepage && newoff == FirstOffsetNumber &&
+							PageGetMaxOffsetNumber(newpage) == FirstOffsetNumber);
+
+		memset(&xlrec, 0, sizeof(xlrec));
+		xlrec.oldvblock = oldvblock;
+		xlrec.newvblock = newvblock;
+		xlrec.prune_xid = prune_xid;
+		xlrec.oldhdr = *oldhdr;
+		xlrec.newoff = newoff;
+		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) |
+			(newclear ? XLPH_VM_CLEARED : 0) |
+			(oldclear ? XLPH_OLD_VM_CLEARED : 0) |
+			(TransactionIdIsValid(prune_xid) ? XLPH_SET_PRUNABLE : 0);
+		ph_tuple_wal_prepare(newitem, newvblock, newoff, &w);
+
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfPhUpdate);
+		XLogRegisterBuffer(0, newbuf, REGBUF_STANDARD |
+						   (init ? REGBUF_WILL_INIT : 0));
+		if (!samepage)
+			XLogRegisterBuffer(1, oldbuf, REGBUF_STANDARD);
+		ph_tuple_wal_register(0, &w, newitem, newtup->t_len);
+		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_UPDATE);
+		PageSetLSN(newpage, recptr);
+		if (!samepage)
+			PageSetLSN(oldpage, recptr);
+	}
+	END_CRIT_SECTION();
+
+	if (BufferIsValid(oldvm))
+		ReleaseBuffer(oldvm);
+	if (BufferIsValid(newvm))
+		ReleaseBuffer(newvm);
+}

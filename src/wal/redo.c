@@ -1,0 +1,662 @@
+/*-------------------------------------------------------------------------
+ *
+ * redo.c
+ *	  Replay of phantom's WAL records (rm_redo).  Each record is replayed
+ *	  with the same page-level code the primary ran (src/lsm/meta.c
+ *	  initialisers and mutations, PageAddItem at the logged offset,
+ *	  heap_page_prune_execute, heap_execute_freeze_tuple), so replayed
+ *	  pages equal the primary's up to what phantom_mask ignores.
+ *
+ *	  Buffers of a multi-block record are all kept locked until the record
+ *	  is fully applied, so a hot-standby reader never sees half of it.
+ *	  VM bits cleared by a record are cleared whatever the data page's
+ *	  redo action (the VM page's LSN does not cover clears).
+ *
+ * src/wal/redo.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/heapam_xlog.h"
+#include "access/htup_details.h"
+#include "access/xlogutils.h"
+#include "storage/bufmgr.h"
+#include "storage/standby.h"
+
+#include "phantom/lsm/storage_int.h"
+#include "phantom/wal/records.h"
+
+/* A tuple being rebuilt from WAL */
+typedef union PhRedoTuple
+{
+	HeapTupleHeaderData hdr;
+	char		data[MaxHeapTupleSize];
+} PhRedoTuple;
+
+/* ph_tuple_extras: bytes of optional fields announced by flags */
+static Size
+ph_tuple_extras(uint8 flags)
+{
+	Size		n = 0;
+
+	if (flags & XLPH_TUP_XMIN)
+		n += sizeof(TransactionId);
+	if (flags & XLPH_TUP_XMAX)
+		n += sizeof(TransactionId);
+	if (flags & XLPH_TUP_CTID)
+		n += sizeof(ItemPointerData);
+	return n;
+}
+
+/*
+ * ph_redo_tuple rebuilds into t the tuple whose WAL image (xl_ph_tuple,
+ * extras, body) starts at data and is imagelen bytes long; returns t_len.
+ */
+static uint32
+ph_redo_tuple(const char *data, Size imagelen, XLogReaderState *record,
+			  BlockNumber vblock, OffsetNumber off, PhRedoTuple *t)
+{
+	xl_ph_tuple xt;
+	const char *p = data;
+	TransactionId xmin = XLogRecGetXid(record);
+	TransactionId xmax = InvalidTransactionId;
+	Size		bodylen;
+	Size		extras;
+
+	memcpy(&xt, p, SizeOfPhTuple);
+	p += SizeOfPhTuple;
+	extras = ph_tuple_extras(xt.flags);
+	if (imagelen < SizeOfPhTuple + extras)
+		elog(PANIC, "phantom redo: truncated tuple image");
+	bodylen = imagelen - SizeOfPhTuple - extras;
+	if (SizeofHeapTupleHeader + bodylen > MaxHeapTupleSize)
+		elog(PANIC, "phantom redo: tuple image too long");
+
+	memset(&t->hdr, 0, SizeofHeapTupleHeader);
+	t->hdr.t_infomask2 = xt.t_infomask2;
+	t->hdr.t_infomask = xt.t_infomask;
+	t->hdr.t_hoff = xt.t_hoff;
+	if (xt.flags & XLPH_TUP_XMIN)
+	{
+		memcpy(&xmin, p, sizeof(TransactionId));
+		p += sizeof(TransactionId);
+	}
+	if (xt.flags & XLPH_TUP_XMAX)
+	{
+		memcpy(&xmax, p, sizeof(TransactionId));
+		p += sizeof(TransactionId);
+	}
+	if (xt.flags & XLPH_TUP_CTID)
+	{
+		memcpy(&t->hdr.t_ctid, p, sizeof(ItemPointerData));
+		p += sizeof(ItemPointerData);
+	}
+	else
+		ItemPointerSet(&t->hdr.t_ctid, vblock, off);
+	t->hdr.t_choice.t_heap.t_xmin = xmin;
+	t->hdr.t_choice.t_heap.t_xmax = xmax;
+	t->hdr.t_choice.t_heap.t_field3.t_cid = FirstCommandId;
+	memcpy((char *) &t->hdr + SizeofHeapTupleHeader, p, bodylen);
+	return SizeofHeapTupleHeader + bodylen;
+}
+
+/* ph_redo_add puts a rebuilt tuple at exactly offset off */
+static void
+ph_redo_add(Page page, PhRedoTuple *t, uint32 len, OffsetNumber off)
+{
+	if (PageAddItem(page, (Item) &t->hdr, len, off, true, true) != off)
+		elog(PANIC, "phantom redo: failed to add tuple at offset %u", off);
+}
+
+static void
+ph_finish(Buffer buf, XLogReaderState *record)
+{
+	PageSetLSN(BufferGetPage(buf), record->EndRecPtr);
+	MarkBufferDirty(buf);
+}
+
+static void
+ph_release(Buffer buf)
+{
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
+static void
+ph_conflict(XLogReaderState *record, TransactionId xid)
+{
+	if (InHotStandby && TransactionIdIsValid(xid))
+	{
+		RelFileNode rnode;
+
+		XLogRecGetBlockTag(record, 0, &rnode, NULL, NULL);
+		ResolveRecoveryConflictWithSnapshot(xid, rnode);
+	}
+}
+
+static void
+redo_init_meta(XLogReaderState *record)
+{
+	Buffer		buf = XLogInitBufferForRedo(record, 0);
+
+	ph_meta_page_init(BufferGetPage(buf));
+	ph_finish(buf, record);
+	ph_release(buf);
+}
+
+static void
+redo_new_vblock(XLogReaderState *record)
+{
+	xl_ph_new_vblock xl;
+	Buffer		databuf;
+	Buffer		mapbuf = InvalidBuffer;
+	Buffer		metabuf = InvalidBuffer;
+	BlockNumber datablk;
+	BlockNumber mapblk;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhNewVblock);
+	XLogRecGetBlockTag(record, 0, NULL, NULL, &datablk);
+	XLogRecGetBlockTag(record, 1, NULL, NULL, &mapblk);
+
+	databuf = XLogInitBufferForRedo(record, 0);
+	ph_hot_page_init(BufferGetPage(databuf));
+	ph_finish(databuf, record);
+
+	if (xl.flags & XLPH_NEW_MAPPAGE)
+	{
+		mapbuf = XLogInitBufferForRedo(record, 1);
+		ph_map_page_init(BufferGetPage(mapbuf), PH_MAP_PAGE_INDEX(xl.vblock));
+		ph_map_page_set(BufferGetPage(mapbuf), xl.vblock, (PhMapEntry) datablk);
+		ph_finish(mapbuf, record);
+	}
+	else if (XLogReadBufferForRedo(record, 1, &mapbuf) == BLK_NEEDS_REDO)
+	{
+		ph_map_page_set(BufferGetPage(mapbuf), xl.vblock, (PhMapEntry) datablk);
+		ph_finish(mapbuf, record);
+	}
+
+	if (XLogReadBufferForRedo(record, 2, &metabuf) == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(metabuf);
+		PhantomMetaPageData *meta = PhantomPageGetMeta(page);
+
+		if (xl.flags & XLPH_NEW_MAPPAGE)
+		{
+			meta->mappages[meta->nmappages++] = mapblk;
+			ph_meta_set_lower(page);
+		}
+		meta->nvblocks = xl.vblock + 1;
+		if (xl.lane != PH_NO_LANE && xl.lane < PH_MAX_LANES)
+			meta->lanes[xl.lane] = xl.vblock;
+		meta->free_head = xl.free_head;
+		meta->nfree -= xl.npopped;
+		ph_finish(metabuf, record);
+	}
+	ph_release(databuf);
+	ph_release(mapbuf);
+	ph_release(metabuf);
+}
+
+static void
+redo_insert(XLogReaderState *record)
+{
+	xl_ph_insert xl;
+	Buffer		buf;
+	XLogRedoAction action;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhInsert);
+	if (xl.flags & XLPH_VM_CLEARED)
+		ph_vm_clear_redo(record, xl.vblock);
+
+	if (xl.flags & XLPH_INIT_PAGE)
+	{
+		buf = XLogInitBufferForRedo(record, 0);
+		ph_hot_page_init(BufferGetPage(buf));
+		action = BLK_NEEDS_REDO;
+	}
+	else
+		action = XLogReadBufferForRedo(record, 0, &buf);
+
+	if (action == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(buf);
+		Size		datalen;
+		char	   *data = XLogRecGetBlockData(record, 0, &datalen);
+		PhRedoTuple t;
+		uint32		len;
+
+		len = ph_redo_tuple(data, datalen, record, xl.vblock, xl.offnum, &t);
+		ph_redo_add(page, &t, len, xl.offnum);
+		if (xl.flags & XLPH_VM_CLEARED)
+			PageClearAllVisible(page);
+		ph_finish(buf, record);
+	}
+	ph_release(buf);
+}
+
+static void
+redo_multi_insert(XLogReaderState *record)
+{
+	xl_ph_multi_insert xl;
+	Buffer		buf;
+	XLogRedoAction action;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhMultiInsert);
+	if (xl.flags & XLPH_VM_CLEARED)
+		ph_vm_clear_redo(record, xl.vblock);
+
+	if (xl.flags & XLPH_INIT_PAGE)
+	{
+		buf = XLogInitBufferForRedo(record, 0);
+		ph_hot_page_init(BufferGetPage(buf));
+		action = BLK_NEEDS_REDO;
+	}
+	else
+		action = XLogReadBufferForRedo(record, 0, &buf);
+
+	if (action == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(buf);
+		Size		datalen;
+		char	   *p = XLogRecGetBlockData(record, 0, &datalen);
+		char	   *end = p + datalen;
+		PhRedoTuple t;
+		int			i;
+
+		for (i = 0; i < xl.ntuples; i++)
+		{
+			OffsetNumber off;
+			uint16		tlen;
+			xl_ph_tuple xt;
+			Size		imagelen;
+			uint32		len;
+
+			if (p + sizeof(OffsetNumber) + sizeof(uint16) + SizeOfPhTuple > end)
+				elog(PANIC, "phantom redo: truncated multi-insert record");
+			memcpy(&off, p, sizeof(OffsetNumber));
+			p += sizeof(OffsetNumber);
+			memcpy(&tlen, p, sizeof(uint16));
+			p += sizeof(uint16);
+			memcpy(&xt, p, SizeOfPhTuple);
+			imagelen = SizeOfPhTuple + ph_tuple_extras(xt.flags) +
+				(tlen - SizeofHeapTupleHeader);
+			if (p + imagelen > end)
+				elog(PANIC, "phantom redo: truncated multi-insert record");
+			len = ph_redo_tuple(p, imagelen, record, xl.vblock, off, &t);
+			ph_redo_add(page, &t, len, off);
+			p += imagelen;
+		}
+		if (xl.flags & XLPH_VM_CLEARED)
+			PageClearAllVisible(page);
+		ph_finish(buf, record);
+	}
+	ph_release(buf);
+}
+
+static void
+redo_set_headers(XLogReaderState *record)
+{
+	xl_ph_set_headers xl;
+	Buffer		buf;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhSetHeaders);
+	if (xl.flags & XLPH_VM_CLEARED)
+		ph_vm_clear_redo(record, xl.vblock);
+
+	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(buf);
+		Size		datalen;
+		char	   *data = XLogRecGetBlockData(record, 0, &datalen);
+		int			i;
+
+		if (datalen != sizeof(PhHeaderChange) * xl.nchanges)
+			elog(PANIC, "phantom redo: bad header-change record");
+		for (i = 0; i < xl.nchanges; i++)
+		{
+			PhHeaderChange c;
+
+			memcpy(&c, data + i * sizeof(PhHeaderChange), sizeof(c));
+			ph_apply_header_change(page, &c, false);
+		}
+		if (xl.flags & XLPH_SET_PRUNABLE)
+			PageSetPrunable(page, xl.prune_xid);
+		if (xl.flags & XLPH_VM_CLEARED)
+			PageClearAllVisible(page);
+		ph_finish(buf, record);
+	}
+	ph_release(buf);
+}
+
+static void
+redo_update(XLogReaderState *record)
+{
+	xl_ph_update xl;
+	bool		samepage = !XLogRecHasBlockRef(record, 1);
+	Buffer		oldbuf = InvalidBuffer;
+	Buffer		newbuf;
+	XLogRedoAction action;
+	ItemPointerData newtid;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhUpdate);
+	ItemPointerSet(&newtid, xl.newvblock, xl.newoff);
+	if (xl.flags & XLPH_OLD_VM_CLEARED)
+		ph_vm_clear_redo(record, xl.oldvblock);
+	if (xl.flags & XLPH_VM_CLEARED)
+		ph_vm_clear_redo(record, xl.newvblock);
+
+	if (!samepage &&
+		XLogReadBufferForRedo(record, 1, &oldbuf) == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(oldbuf);
+		HeapTupleHeader htup;
+
+		ph_apply_header_change(page, &xl.oldhdr, true);
+		htup = (HeapTupleHeader)
+			PageGetItem(page, PageGetItemId(page, xl.oldhdr.offnum));
+		htup->t_ctid = newtid;
+		if (xl.flags & XLPH_SET_PRUNABLE)
+			PageSetPrunable(page, xl.prune_xid);
+		if (xl.flags & XLPH_OLD_VM_CLEARED)
+			PageClearAllVisible(page);
+		ph_finish(oldbuf, record);
+	}
+
+	if (xl.flags & XLPH_INIT_PAGE)
+	{
+		newbuf = XLogInitBufferForRedo(record, 0);
+		ph_hot_page_init(BufferGetPage(newbuf));
+		action = BLK_NEEDS_REDO;
+	}
+	else
+		action = XLogReadBufferForRedo(record, 0, &newbuf);
+
+	if (action == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(newbuf);
+		Size		datalen;
+		char	   *data = XLogRecGetBlockData(record, 0, &datalen);
+		PhRedoTuple t;
+		uint32		len;
+
+		if (samepage)
+			ph_apply_header_change(page, &xl.oldhdr, true);
+		len = ph_redo_tuple(data, datalen, record, xl.newvblock, xl.newoff, &t);
+		ph_redo_add(page, &t, len, xl.newoff);
+		if (samepage)
+		{
+			HeapTupleHeader htup = (HeapTupleHeader)
+			PageGetItem(page, PageGetItemId(page, xl.oldhdr.offnum));
+
+			htup->t_ctid = newtid;
+			if (xl.flags & XLPH_SET_PRUNABLE)
+				PageSetPrunable(page, xl.prune_xid);
+			if (xl.flags & XLPH_OLD_VM_CLEARED)
+				PageClearAllVisible(page);
+		}
+		if (xl.flags & XLPH_VM_CLEARED)
+			PageClearAllVisible(page);
+		ph_finish(newbuf, record);
+	}
+	ph_release(newbuf);
+	ph_release(oldbuf);
+}
+
+static void
+redo_prune(XLogReaderState *record)
+{
+	xl_ph_prune xl;
+	Buffer		buf;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhPrune);
+	ph_conflict(record, xl.conflict_xid);
+
+	if (XLogReadBufferForRedoExtended(record, 0, RBM_NORMAL, true, &buf) ==
+		BLK_NEEDS_REDO)
+	{
+		Size		datalen;
+		char	   *data = XLogRecGetBlockData(record, 0, &datalen);
+		Size		want = (2 * xl.nredirected + xl.ndead + xl.nunused) *
+			sizeof(OffsetNumber);
+		OffsetNumber *arr;
+
+		if (datalen != want)
+			elog(PANIC, "phantom redo: bad prune record");
+		arr = palloc(Max(want, 1));
+		memcpy(arr, data, want);
+		heap_page_prune_execute(buf,
+								arr, xl.nredirected,
+								arr + 2 * xl.nredirected, xl.ndead,
+								arr + 2 * xl.nredirected + xl.ndead, xl.nunused);
+		pfree(arr);
+		ph_finish(buf, record);
+	}
+	ph_release(buf);
+}
+
+static void
+redo_freeze(XLogReaderState *record)
+{
+	xl_ph_freeze xl;
+	Buffer		buf;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhFreeze);
+	ph_conflict(record, xl.conflict_xid);
+
+	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
+	{
+		Page		page = BufferGetPage(buf);
+		Size		datalen;
+		char	   *data = XLogRecGetBlockData(record, 0, &datalen);
+		int			i;
+
+		if (datalen != xl.nplans * sizeof(xl_heap_freeze_tuple))
+			elog(PANIC, "phantom redo: bad freeze record");
+		for (i = 0; i < xl.nplans; i++)
+		{
+			xl_heap_freeze_tuple plan;
+			ItemId		lp;
+
+			memcpy(&plan, data + i * sizeof(plan), sizeof(plan));
+			lp = PageGetItemId(page, plan.offset);
+			heap_execute_freeze_tuple((HeapTupleHeader) PageGetItem(page, lp),
+									  &plan);
+		}
+		ph_finish(buf, record);
+	}
+	ph_release(buf);
+}
+
+static void
+redo_visible(XLogReaderState *record)
+{
+	xl_ph_visible xl;
+	Buffer		buf;
+	Buffer		vmbuf;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhVisible);
+	ph_conflict(record, xl.cutoff_xid);
+
+	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
+	{
+		PageSetAllVisible(BufferGetPage(buf));
+		ph_finish(buf, record);
+	}
+	if (XLogReadBufferForRedoExtended(record, 1, RBM_ZERO_ON_ERROR, false,
+									  &vmbuf) == BLK_NEEDS_REDO)
+	{
+		Page		vmpage = BufferGetPage(vmbuf);
+
+		if (PageIsNew(vmpage))
+			PageInit(vmpage, BLCKSZ, 0);
+		ph_vm_page_set(vmpage, xl.vblock, xl.vmflags);
+		ph_finish(vmbuf, record);
+	}
+	ph_release(vmbuf);
+	ph_release(buf);
+}
+
+static void
+redo_map_cold(XLogReaderState *record)
+{
+	xl_ph_map_cold xl;
+	Buffer		mapbuf;
+	Buffer		freebuf;
+	Buffer		metabuf;
+	BlockNumber freeblk;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhMapCold);
+	XLogRecGetBlockTag(record, 1, NULL, NULL, &freeblk);
+
+	if (XLogReadBufferForRedo(record, 0, &mapbuf) == BLK_NEEDS_REDO)
+	{
+		ph_map_page_set(BufferGetPage(mapbuf), xl.vblock, PH_MAP_COLD | xl.runblk);
+		ph_finish(mapbuf, record);
+	}
+	freebuf = XLogInitBufferForRedo(record, 1);
+	ph_free_page_init(BufferGetPage(freebuf), xl.next_free);
+	ph_finish(freebuf, record);
+	if (XLogReadBufferForRedo(record, 2, &metabuf) == BLK_NEEDS_REDO)
+	{
+		PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+
+		meta->free_head = freeblk;
+		meta->nfree++;
+		ph_finish(metabuf, record);
+	}
+	ph_release(mapbuf);
+	ph_release(freebuf);
+	ph_release(metabuf);
+}
+
+static void
+redo_thaw(XLogReaderState *record)
+{
+	xl_ph_thaw	xl;
+	Buffer		hotbuf;
+	Buffer		mapbuf;
+	Buffer		metabuf = InvalidBuffer;
+	BlockNumber hotblk;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhThaw);
+	XLogRecGetBlockTag(record, 0, NULL, NULL, &hotblk);
+
+	if (XLogReadBufferForRedo(record, 0, &hotbuf) == BLK_NEEDS_REDO)
+		elog(PANIC, "phantom redo: thaw record without page image");
+	if (XLogReadBufferForRedo(record, 1, &mapbuf) == BLK_NEEDS_REDO)
+	{
+		ph_map_page_set(BufferGetPage(mapbuf), xl.vblock, (PhMapEntry) hotblk);
+		ph_finish(mapbuf, record);
+	}
+	if (XLogRecHasBlockRef(record, 2) &&
+		XLogReadBufferForRedo(record, 2, &metabuf) == BLK_NEEDS_REDO)
+	{
+		PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+
+		meta->free_head = xl.free_head;
+		meta->nfree -= xl.npopped;
+		ph_finish(metabuf, record);
+	}
+	ph_release(hotbuf);
+	ph_release(mapbuf);
+	ph_release(metabuf);
+}
+
+static void
+redo_free_pop(XLogReaderState *record)
+{
+	xl_ph_free_pop xl;
+	Buffer		metabuf;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhFreePop);
+	if (XLogReadBufferForRedo(record, 0, &metabuf) == BLK_NEEDS_REDO)
+	{
+		PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+
+		meta->free_head = xl.free_head;
+		meta->nfree--;
+		ph_finish(metabuf, record);
+	}
+	ph_release(metabuf);
+}
+
+static void
+redo_free_push(XLogReaderState *record)
+{
+	xl_ph_free_push xl;
+	Buffer		freebuf;
+	Buffer		metabuf;
+	BlockNumber freeblk;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhFreePush);
+	XLogRecGetBlockTag(record, 0, NULL, NULL, &freeblk);
+	freebuf = XLogInitBufferForRedo(record, 0);
+	ph_free_page_init(BufferGetPage(freebuf), xl.next_free);
+	ph_finish(freebuf, record);
+	if (XLogReadBufferForRedo(record, 1, &metabuf) == BLK_NEEDS_REDO)
+	{
+		PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+
+		meta->free_head = freeblk;
+		meta->nfree++;
+		ph_finish(metabuf, record);
+	}
+	ph_release(freebuf);
+	ph_release(metabuf);
+}
+
+/*
+ * phantom_redo: rm_redo of the phantom resource manager.
+ */
+void
+phantom_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & XLR_RMGR_INFO_MASK;
+
+	switch (info)
+	{
+		case XLOG_PH_INIT_META:
+			redo_init_meta(record);
+			break;
+		case XLOG_PH_NEW_VBLOCK:
+			redo_new_vblock(record);
+			break;
+		case XLOG_PH_INSERT:
+			redo_insert(record);
+			break;
+		case XLOG_PH_MULTI_INSERT:
+			redo_multi_insert(record);
+			break;
+		case XLOG_PH_SET_HEADERS:
+			redo_set_headers(record);
+			break;
+		case XLOG_PH_UPDATE:
+			redo_update(record);
+			break;
+		case XLOG_PH_PRUNE:
+			redo_prune(record);
+			break;
+		case XLOG_PH_FREEZE:
+			redo_freeze(record);
+			break;
+		case XLOG_PH_VISIBLE:
+			redo_visible(record);
+			break;
+		case XLOG_PH_MAP_COLD:
+			redo_map_cold(record);
+			break;
+		case XLOG_PH_THAW:
+			redo_thaw(record);
+			break;
+		case XLOG_PH_FREE_POP:
+			redo_free_pop(record);
+			break;
+		case XLOG_PH_FREE_PUSH:
+			redo_free_push(record);
+			break;
+		default:
+			elog(PANIC, "phantom_redo: unknown op code %u", info);
+	}
+}
