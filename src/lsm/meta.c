@@ -161,6 +161,24 @@ ph_meta_read(Relation rel, int mode)
 }
 
 /*
+ * ph_nvblocks returns the number of vblocks of rel (0 without a metapage).
+ * Vblocks are never removed except by truncation, so the answer stays a
+ * lower bound while the caller's lock on rel blocks truncation.
+ */
+BlockNumber
+ph_nvblocks(Relation rel)
+{
+	Buffer		metabuf = ph_meta_read(rel, BUFFER_LOCK_SHARE);
+	BlockNumber nv;
+
+	if (!BufferIsValid(metabuf))
+		return 0;
+	nv = PhantomPageGetMeta(BufferGetPage(metabuf))->nvblocks;
+	UnlockReleaseBuffer(metabuf);
+	return nv;
+}
+
+/*
  * ph_meta_ensure creates the metapage if the relation has none and returns
  * it pinned, not locked.  The caller holds the extension lock.
  */

@@ -195,8 +195,9 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 	bool		init = (PageGetMaxOffsetNumber(page) == InvalidOffsetNumber);
 	Size		need = 0;
 	OffsetNumber *offs;
-	PhTupleWal *w;
-	uint16	   *lens;
+	char	   *img;
+	char	   *p;
+	Size		imgsize;
 	int			i;
 
 	if (ntuples <= 0)
@@ -204,10 +205,13 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 	for (i = 0; i < ntuples; i++)
 		need += MAXALIGN(tuples[i]->t_len) + sizeof(ItemIdData);
 	ph_check_room(rel, page, vblock, need - sizeof(ItemIdData));
-	/* no palloc inside the critical section */
+	/* no palloc inside the critical section: size the WAL image now */
 	offs = palloc(sizeof(OffsetNumber) * ntuples);
-	w = palloc(sizeof(PhTupleWal) * ntuples);
-	lens = palloc(sizeof(uint16) * ntuples);
+	imgsize = 0;
+	for (i = 0; i < ntuples; i++)
+		imgsize += sizeof(OffsetNumber) + sizeof(uint16) + sizeof(PhTupleWal) +
+			tuples[i]->t_len;
+	img = palloc(imgsize);
 	if (vmclear)
 		visibilitymap_pin(rel, vblock, &vmbuf);
 
@@ -231,21 +235,35 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 		xlrec.ntuples = ntuples;
 		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) | (vmclear ? XLPH_VM_CLEARED : 0);
 
+		/* one packed image: offnum, t_len, xl_ph_tuple, extras, body */
+		p = img;
+		for (i = 0; i < ntuples; i++)
+		{
+			HeapTupleHeader item;
+			PhTupleWal	w;
+			uint16		len = tuples[i]->t_len;
+
+			item = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, offs[i]));
+			ph_tuple_wal_prepare(item, vblock, offs[i], &w);
+			memcpy(p, &offs[i], sizeof(OffsetNumber));
+			p += sizeof(OffsetNumber);
+			memcpy(p, &len, sizeof(uint16));
+			p += sizeof(uint16);
+			memcpy(p, &w.hdr, SizeOfPhTuple);
+			p += SizeOfPhTuple;
+			memcpy(p, w.extra, w.extralen);
+			p += w.extralen;
+			memcpy(p, (char *) item + SizeofHeapTupleHeader,
+				   len - SizeofHeapTupleHeader);
+			p += len - SizeofHeapTupleHeader;
+		}
+		Assert(p - img <= imgsize);
+
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhMultiInsert);
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD |
 						   (init ? REGBUF_WILL_INIT : 0));
-		for (i = 0; i < ntuples; i++)
-		{
-			HeapTupleHeader item;
-
-			item = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, offs[i]));
-			lens[i] = tuples[i]->t_len;
-			ph_tuple_wal_prepare(item, vblock, offs[i], &w[i]);
-			XLogRegisterBufData(0, (char *) &offs[i], sizeof(OffsetNumber));
-			XLogRegisterBufData(0, (char *) &lens[i], sizeof(uint16));
-			ph_tuple_wal_register(0, &w[i], item, tuples[i]->t_len);
-		}
+		XLogRegisterBufData(0, img, p - img);
 		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_MULTI_INSERT);
 		PageSetLSN(page, recptr);
 	}
@@ -254,8 +272,7 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 	if (BufferIsValid(vmbuf))
 		ReleaseBuffer(vmbuf);
 	pfree(offs);
-	pfree(w);
-	pfree(lens);
+	pfree(img);
 }
 
 /*
