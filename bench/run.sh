@@ -242,11 +242,13 @@ stop_server() {
 # start it, and as the last resort re-create the cluster.
 ensure_server() {
     local i
-    for i in $(seq 1 120); do
+    for i in $(seq 1 180); do
         "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && return 0
+        # postmaster gone (not merely in crash recovery): no use waiting
+        as_user "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 || break
         sleep 1
     done
-    say "server not ready after 120 s; restarting it"
+    say "server not ready (see server.log); restarting it"
     as_user "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >>"$LOG" 2>&1
     start_server && return 0
     say "server does not start; re-creating the cluster"
