@@ -185,7 +185,6 @@ port_free() {
 # ----------------------------------------------------------------- server
 BASE=""
 DATA=""
-SERVER_UP=0
 
 write_conf() {
     cat >>"$DATA/postgresql.conf" <<CONF
@@ -221,8 +220,7 @@ start_server() {
         tail -n 15 "$BASE/server.log" | tee -a "$LOG"
         return 1
     fi
-    SERVER_UP=1
-    local db
+        local db
     for db in bench_a bench_b; do
         psql_db postgres -c "CREATE DATABASE $db" >/dev/null 2>&1
         psql_db "$db" -c "CREATE EXTENSION IF NOT EXISTS phantom" >>"$LOG" 2>&1 ||
@@ -234,15 +232,14 @@ start_server() {
 stop_server() {
     [ -n "$DATA" ] && [ -f "$DATA/postmaster.pid" ] &&
         as_user "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 120 stop >>"$LOG" 2>&1
-    SERVER_UP=0
-}
+    }
 
 # ensure_server: after a run, make sure the server accepts connections; a
 # crashed server normally restarts by itself (crash recovery), otherwise we
 # start it, and as the last resort re-create the cluster.
 ensure_server() {
-    local i
-    for i in $(seq 1 180); do
+    local _
+    for _ in $(seq 1 180); do
         "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && return 0
         # postmaster gone (not merely in crash recovery): no use waiting
         as_user "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 || break
@@ -304,6 +301,7 @@ init_cluster || exit 1
     echo "phantom benchmark $STAMP  (results: $RES)"
     echo "side A = $AM_A   side B = $AM_B   reps = $REPS   workloads = $WORKLOADS   quick = $QUICK"
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "phantom: $(git -C "$TOP" log -1 --format='%h %cd %s' --date=iso 2>/dev/null || echo 'not a git checkout')"
     echo "server: 127.0.0.1:$PORT, data $DATA"
     psql_db postgres -c "SELECT version()"
     echo "settings:"

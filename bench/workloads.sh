@@ -190,7 +190,9 @@ pgbench_init_soft() {
 
 # ------------------------------------------------------------ the driver
 # step LABEL FUNC [ARGS...]: runs FUNC in a subshell with set -e; on
-# failure records LABEL as failed with the error, and goes on.
+# failure records LABEL as failed with the error, and goes on.  Never call
+# step as a condition ("step ... && x", "if step ..."): bash ignores set -e
+# inside anything run as a condition, so test $? on the next line instead.
 step() {
     local label=$1 err="$TMPC/step.err" t0 rc msg
     shift
@@ -484,7 +486,8 @@ w5_create() {
 }
 
 w5_one() {                      # w5_one SYNC
-    local s=$1 tag="sync=$s" l0 wal out="$TMPC/w5.out" c=$BENCH_W5_CLIENTS rows win r
+    local s=$1
+    local tag="sync=$s" l0 wal out="$TMPC/w5.out" c=$BENCH_W5_CLIENTS rows win r
     w5_create
     qv "CHECKPOINT" >/dev/null
     cat >"$TMPC/w5.sql" <<'SQL'
