@@ -108,102 +108,32 @@ ph_compact_relation(Relation rel)
 	return 0;
 }
 
-/* tuple modification and fetches (src/tableam/modify.c, fetch.c) */
-PH_PENDING void
-phantom_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
-					 int options, BulkInsertState bistate)
+/* page/WAL primitives used by src/tableam/modify.c, lock.c (modify) */
+PH_PENDING Buffer
+ph_page_open_for_write(Relation rel, BlockNumber vblock)
 {
-	ph_pending_error("INSERT into phantom tables");
+	ph_pending_error("writing phantom tables");
+	return InvalidBuffer;
 }
 
 PH_PENDING void
-phantom_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
-								 CommandId cid, int options,
-								 BulkInsertState bistate, uint32 specToken)
+ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
+					HeapTuple *tuples, int ntuples, int flags)
 {
-	ph_pending_error("INSERT ... ON CONFLICT into phantom tables");
+	ph_pending_error("writing phantom tables");
 }
 
 PH_PENDING void
-phantom_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
-								   uint32 specToken, bool succeeded)
+ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
+				   const PhHeaderChange *changes, int n, bool clear_vm)
 {
-	ph_pending_error("INSERT ... ON CONFLICT into phantom tables");
+	ph_pending_error("writing phantom tables");
 }
 
 PH_PENDING void
-phantom_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
-					 CommandId cid, int options, BulkInsertState bistate)
+ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
+			  const PhHeaderChange *oldhdr, Buffer newbuf,
+			  BlockNumber newvblock, HeapTuple newtup)
 {
-	ph_pending_error("COPY into phantom tables");
-}
-
-PH_PENDING TM_Result
-phantom_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
-					 Snapshot snapshot, Snapshot crosscheck, bool wait,
-					 TM_FailureData *tmfd, bool changingPart)
-{
-	ph_pending_error("DELETE from phantom tables");
-	return TM_Invisible;
-}
-
-PH_PENDING TM_Result
-phantom_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
-					 CommandId cid, Snapshot snapshot, Snapshot crosscheck,
-					 bool wait, TM_FailureData *tmfd,
-					 LockTupleMode *lockmode, bool *update_indexes)
-{
-	ph_pending_error("UPDATE of phantom tables");
-	return TM_Invisible;
-}
-
-PH_PENDING TM_Result
-phantom_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
-				   TupleTableSlot *slot, CommandId cid, LockTupleMode mode,
-				   LockWaitPolicy wait_policy, uint8 flags,
-				   TM_FailureData *tmfd)
-{
-	ph_pending_error("row locks on phantom tables");
-	return TM_Invisible;
-}
-
-PH_PENDING void
-phantom_finish_bulk_insert(Relation rel, int options)
-{
-}
-
-PH_PENDING bool
-phantom_tuple_fetch_row_version(Relation rel, ItemPointer tid,
-								Snapshot snapshot, TupleTableSlot *slot)
-{
-	ph_pending_error("fetching phantom rows by TID");
-	return false;
-}
-
-PH_PENDING bool
-phantom_tuple_tid_valid(TableScanDesc scan, ItemPointer tid)
-{
-	ph_pending_error("fetching phantom rows by TID");
-	return false;
-}
-
-PH_PENDING void
-phantom_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid)
-{
-	ph_pending_error("fetching phantom rows by TID");
-}
-
-PH_PENDING bool
-phantom_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
-								 Snapshot snapshot)
-{
-	ph_pending_error("visibility checks of phantom rows");
-	return false;
-}
-
-PH_PENDING TransactionId
-phantom_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
-{
-	ph_pending_error("index tuple deletion on phantom tables");
-	return InvalidTransactionId;
+	ph_pending_error("writing phantom tables");
 }
