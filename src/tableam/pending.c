@@ -2,8 +2,8 @@
  *
  * pending.c
  *	  TEMPORARY (owner: scan).  Weak, ERROR-raising stand-ins for functions
- *	  other modules are still writing (page layer, WAL primitives, tuple
- *	  modification and fetches, compaction), so that phantom.so links and
+ *	  other modules are still writing (tuple modification and fetches,
+ *	  compaction), so that phantom.so links and
  *	  loads (PostgreSQL dlopens with RTLD_NOW) while handler.c already
  *	  references them.  Each is declared __attribute__((weak)): as soon as
  *	  the real definition lands, the linker takes it and the stand-in here
@@ -19,9 +19,7 @@
 #include "access/heapam.h"
 
 #include "phantom/lsm/run.h"
-#include "phantom/lsm/storage.h"
 #include "phantom/tableam/tableam.h"
-#include "phantom/wal/wal.h"
 
 #define PH_PENDING	__attribute__((weak))
 
@@ -30,75 +28,6 @@
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED), \
 			 errmsg("%s is not yet available in this build of phantom", what), \
 			 errhint("This part of phantom is still being written.")))
-
-/* storage (src/lsm/) */
-PH_PENDING BlockNumber
-ph_nvblocks(Relation rel)
-{
-	ph_pending_error("reading phantom tables");
-	return 0;
-}
-
-PH_PENDING PhMapEntry
-ph_map_get(Relation rel, BlockNumber vblock)
-{
-	ph_pending_error("reading phantom tables");
-	return PH_MAP_NONE;
-}
-
-PH_PENDING bool
-ph_page_open(Relation rel, BlockNumber vblock, PhPage *pg)
-{
-	ph_pending_error("reading phantom tables");
-	return false;
-}
-
-PH_PENDING void
-ph_page_close(PhPage *pg)
-{
-}
-
-PH_PENDING Buffer
-ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
-					 BulkInsertState bistate, BlockNumber *vblock)
-{
-	ph_pending_error("writing phantom tables");
-	return InvalidBuffer;
-}
-
-/* WAL primitives (src/wal/) */
-PH_PENDING OffsetNumber
-ph_wal_insert(Relation rel, Buffer buf, BlockNumber vblock, HeapTuple tup,
-			  int flags)
-{
-	ph_pending_error("writing phantom tables");
-	return InvalidOffsetNumber;
-}
-
-PH_PENDING void
-ph_wal_prune(Relation rel, Buffer buf, BlockNumber vblock,
-			 TransactionId conflict_xid,
-			 OffsetNumber *redirected, int nredirected,
-			 OffsetNumber *nowdead, int ndead,
-			 OffsetNumber *nowunused, int nunused)
-{
-	ph_pending_error("pruning phantom tables");
-}
-
-PH_PENDING void
-ph_wal_freeze(Relation rel, Buffer buf, BlockNumber vblock,
-			  TransactionId conflict_xid, xl_heap_freeze_tuple *plans,
-			  int nplans)
-{
-	ph_pending_error("freezing phantom tables");
-}
-
-PH_PENDING void
-ph_wal_set_visible(Relation rel, Buffer buf, BlockNumber vblock,
-				   TransactionId cutoff_xid, uint8 vmflags)
-{
-	ph_pending_error("vacuuming phantom tables");
-}
 
 /* compaction (src/lsm/compact.c) */
 PH_PENDING int64
