@@ -328,7 +328,11 @@ retry:
 	else if (ndeadhere > 0 && vs->do_index_vacuuming)
 	{
 		for (int i = 0; i < ndeadhere; i++)
-			ItemPointerSet(&vs->dead[vs->ndead++], vblock, deadoffs[i]);
+		{
+			/* ItemPointerSet evaluates its pointer argument repeatedly */
+			ItemPointerSet(&vs->dead[vs->ndead], vblock, deadoffs[i]);
+			vs->ndead++;
+		}
 		pgstat_progress_update_param(PROGRESS_VACUUM_NUM_DEAD_TUPLES,
 									 vs->ndead);
 	}
@@ -363,7 +367,10 @@ ph_vac_heap_pass(PhVacState *vs)
 
 		while (i < vs->ndead &&
 			   ItemPointerGetBlockNumber(&vs->dead[i]) == vblock)
-			offs[n++] = ItemPointerGetOffsetNumber(&vs->dead[i++]);
+		{
+			offs[n++] = ItemPointerGetOffsetNumber(&vs->dead[i]);
+			i++;
+		}
 
 		vacuum_delay_point();
 
