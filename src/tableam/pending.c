@@ -2,9 +2,8 @@
  *
  * pending.c
  *	  TEMPORARY (owner: scan).  Weak, ERROR-raising stand-ins for functions
- *	  other modules are still writing (tuple modification and fetches,
- *	  compaction), so that phantom.so links and
- *	  loads (PostgreSQL dlopens with RTLD_NOW) while handler.c already
+ *	  other modules are still writing (compaction), so that phantom.so
+ *	  links and loads (PostgreSQL dlopens with RTLD_NOW) while handler.c already
  *	  references them.  Each is declared __attribute__((weak)): as soon as
  *	  the real definition lands, the linker takes it and the stand-in here
  *	  is ignored, with no duplicate-symbol error.  Delete an entry (and this
@@ -35,34 +34,4 @@ ph_compact_relation(Relation rel)
 {
 	ph_pending_error("phantom.compact");
 	return 0;
-}
-
-/* page/WAL primitives used by src/tableam/modify.c, lock.c (modify) */
-PH_PENDING Buffer
-ph_page_open_for_write(Relation rel, BlockNumber vblock)
-{
-	ph_pending_error("writing phantom tables");
-	return InvalidBuffer;
-}
-
-PH_PENDING void
-ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
-					HeapTuple *tuples, int ntuples, int flags)
-{
-	ph_pending_error("writing phantom tables");
-}
-
-PH_PENDING void
-ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
-				   const PhHeaderChange *changes, int n, bool clear_vm)
-{
-	ph_pending_error("writing phantom tables");
-}
-
-PH_PENDING void
-ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
-			  const PhHeaderChange *oldhdr, Buffer newbuf,
-			  BlockNumber newvblock, HeapTuple newtup)
-{
-	ph_pending_error("writing phantom tables");
 }
