@@ -11,7 +11,8 @@ CREATE TABLE pr_2020 PARTITION OF pr FOR VALUES FROM ('2020-01-01') TO ('2021-01
 CREATE TABLE pr_2021 PARTITION OF pr FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');
 CREATE TABLE pr_heap PARTITION OF pr FOR VALUES FROM ('2022-01-01') TO ('2023-01-01') USING heap;
 CREATE TABLE pr_def PARTITION OF pr DEFAULT;
-SELECT c.relname, is_default_am(c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+SELECT c.relname, CASE WHEN c.relname = 'pr_heap' THEN a.amname = 'heap' ELSE is_default_am(c.oid) END AS am_ok
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_am a ON a.oid = c.relam
  WHERE i.inhparent = 'pr'::regclass ORDER BY 1;
 INSERT INTO pr SELECT i, date '2020-01-01' + i, 'v' || i FROM generate_series(1, 1200) i;
 SELECT tableoid::regclass, count(*), min(d), max(d) FROM pr GROUP BY 1 ORDER BY 1;
