@@ -277,6 +277,35 @@ log_matches(PhRaftLog *log, uint64_t lo, uint64_t hi, const uint64_t *terms,
 	return cs.bad == 0 && count == (int) (hi - lo + 1);
 }
 
+/* Is the snapshot blob equal to the string want? */
+static int
+blob_is(PhRaftLog *log, const char *want)
+{
+	const void *d;
+	uint32_t	len;
+
+	ph_raft_log_snapshot_data(log, &d, &len);
+	if (want == NULL)
+		return len == 0;
+	return len == strlen(want) && memcmp(d, want, len) == 0;
+}
+
+static int
+count_snap_files(const char *dir)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	int			n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "snap", 4) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
 static PhRaftLog *
 open_log(const char *dir, uint64_t segsize)
 {
@@ -437,6 +466,23 @@ test_basic(void)
 		ph_raft_log_close(log);
 	}
 	rm_dir(dir);
+
+	/* missing parent directories are created */
+	{
+		char		nested[400],
+					mid[300];
+
+		snprintf(mid, sizeof(mid), "%s/phantom", dir);
+		snprintf(nested, sizeof(nested), "%s/raft/", mid);
+		log = open_log(nested, 0);
+		ok(log != NULL && file_size(mid) >= 0,
+		   "open creates missing parent directories");
+		ph_raft_log_close(log);
+		nested[strlen(nested) - 1] = '\0';
+		rm_dir(nested);
+		rm_dir(mid);
+		rm_dir(dir);
+	}
 }
 
 static void
@@ -581,7 +627,7 @@ test_compaction(void)
 	ok(rc == PH_RAFT_LOG_OK && ph_raft_log_last_index(log) == 400,
 	   "400 entries for compaction");
 
-	rc = ph_raft_log_compact(log, 250, model[250], &err);
+	rc = ph_raft_log_compact(log, 250, model[250], "conf-250", 8, &err);
 	nseg2 = count_segs(dir);
 	ph_raft_log_snapshot(log, &si, &st);
 	ok(rc == PH_RAFT_LOG_OK && si == 250 && st == model[250] &&
@@ -608,9 +654,11 @@ test_compaction(void)
 	ok(log && si == 250 && ph_raft_log_first_index(log) == 251 &&
 	   ph_raft_log_last_index(log) == 400 && log_matches(log, 251, 400, model, 200),
 	   "reopen after compaction: snapshot 250, entries 251..400");
+	ok(log && blob_is(log, "conf-250") && count_snap_files(dir) == 1,
+	   "reopen after compaction: snapshot blob kept");
 
 	/* a snapshot ahead of the log discards everything */
-	rc = ph_raft_log_compact(log, 1000, 20, &err);
+	rc = ph_raft_log_compact(log, 1000, 20, NULL, 0, &err);
 	ok(rc == PH_RAFT_LOG_OK && count_segs(dir) == 0 &&
 	   ph_raft_log_last_index(log) == 1000 && ph_raft_log_last_term(log) == 20,
 	   "snapshot ahead of the log: empty log at 1000 term 20");
@@ -622,7 +670,7 @@ test_compaction(void)
 	rc |= ph_raft_log_sync(log, &err);
 	ok(rc == PH_RAFT_LOG_OK, "append after installed snapshot");
 	/* a conflicting snapshot (same index, other term) discards too */
-	rc = ph_raft_log_compact(log, 1050, 30, &err);
+	rc = ph_raft_log_compact(log, 1050, 30, "c1050", 5, &err);
 	ok(rc == PH_RAFT_LOG_OK && ph_raft_log_last_index(log) == 1050 &&
 	   count_segs(dir) == 0, "conflicting snapshot discards the log");
 	for (i = 1051; i <= 1060; i++)
@@ -633,26 +681,59 @@ test_compaction(void)
 	log = open_log(dir, 4096);
 	ph_raft_log_snapshot(log, &si, &st);
 	ok(rc == 0 && log && si == 1050 && st == 30 &&
-	   ph_raft_log_last_index(log) == 1060 && log_matches(log, 1051, 1060, model, 200),
-	   "reopen after installed snapshots");
+	   ph_raft_log_last_index(log) == 1060 && log_matches(log, 1051, 1060, model, 200) &&
+	   blob_is(log, "c1050") && count_snap_files(dir) == 1,
+	   "reopen after installed snapshots (blob of the newest only)");
+
+	/* the marker write fails after the blob was written: nothing changes */
+	arm_fault(PH_RAFT_IO_WRITE, 2, ENOSPC, 0);
+	rc = ph_raft_log_compact(log, 1052, 30, "c1052", 5, &err);
+	disarm_fault();
+	ph_raft_log_snapshot(log, &si, &st);
+	ok(rc == PH_RAFT_LOG_EIO && si == 1050 && blob_is(log, "c1050") &&
+	   ph_raft_log_first_index(log) == 1051,
+	   "compaction whose marker write fails: old snapshot kept (%s)", err.message);
+	ph_raft_log_close(log);
+	log = open_log(dir, 4096);
+	ph_raft_log_snapshot(log, &si, &st);
+	ok(log && si == 1050 && blob_is(log, "c1050") && count_snap_files(dir) == 1 &&
+	   log_matches(log, 1051, 1060, model, 200),
+	   "reopen: old snapshot, stray blob file removed");
 
 	/*
 	 * Crash in the middle of a "discard all": the marker is durable but the
 	 * old segments are still there.  Simulate by compacting in a copy where
 	 * the unlink fails.
 	 */
-	arm_fault(PH_RAFT_IO_UNLINK, 0, EIO, 0);
-	rc = ph_raft_log_compact(log, 1055, 99, &err);
+	arm_fault(PH_RAFT_IO_UNLINK, 1, EIO, 0);	/* #0 is the old blob */
+	rc = ph_raft_log_compact(log, 1055, 99, "c1055", 5, &err);
 	disarm_fault();
 	ok(rc == PH_RAFT_LOG_EIO && ph_raft_log_last_index(log) == 1055 &&
 	   count_segs(dir) > 0, "compaction with failing unlink reports: %s", err.message);
 	ph_raft_log_close(log);
 	log = open_log(dir, 4096);
 	ok(log && ph_raft_log_last_index(log) == 1055 && count_segs(dir) == 0 &&
+	   blob_is(log, "c1055") &&
 	   strstr(ph_raft_log_recovery_note(log), "conflicting") != NULL,
 	   "reopen finishes the interrupted discard: %s",
 	   log ? ph_raft_log_recovery_note(log) : "-");
 	ph_raft_log_close(log);
+
+	/* a damaged or missing snapshot blob is a hard error */
+	{
+		char		sp[600];
+
+		snprintf(sp, sizeof(sp), "%s/snap-%016llX", dir, 1055ULL);
+		flip_byte(sp, 33);
+		log = NULL;
+		rc = ph_raft_log_open(dir, NULL, &log, &err);
+		ok(rc == PH_RAFT_LOG_ECORRUPT && log == NULL && strstr(err.message, "snap-"),
+		   "corrupt snapshot blob is ECORRUPT: %s", err.message);
+		unlink(sp);
+		rc = ph_raft_log_open(dir, NULL, &log, &err);
+		ok(rc == PH_RAFT_LOG_ECORRUPT && strstr(err.message, "missing"),
+		   "missing snapshot blob is ECORRUPT: %s", err.message);
+	}
 	rm_dir(dir);
 }
 
@@ -1017,7 +1098,7 @@ test_faults(void)
 		model[i] = 1;
 	rc = append_range(log, 1, 200, 1, 200, &err) | ph_raft_log_sync(log, &err);
 	arm_fault(PH_RAFT_IO_WRITE, 0, ENOSPC, 0);
-	rc = ph_raft_log_compact(log, 100, 1, &err);
+	rc = ph_raft_log_compact(log, 100, 1, NULL, 0, &err);
 	disarm_fault();
 	ok(rc == PH_RAFT_LOG_EIO && ph_raft_log_first_index(log) == 1 &&
 	   log_matches(log, 1, 200, model, 200),
@@ -1179,7 +1260,9 @@ test_crash(int rounds, unsigned long long seed)
 				last = 0,
 				synced = 0,
 				term = 1;
-	PhRaftHardState hs_alt = {0, 0, 0};
+	PhRaftHardState hs_alt[16];	/* failed saves since the last success */
+	int			n_alt = 0;
+	char		blob[64];
 	uint64_t	maybe_last = 0;
 	int			torn_seen = 0;
 	int			crashes = 0,
@@ -1259,7 +1342,8 @@ test_crash(int rounds, unsigned long long seed)
 					/* install a snapshot ahead of the log */
 					at = last + 1 + rnd() % 10;
 					term++;
-					rc = ph_raft_log_compact(log, at, term, &err);
+					snprintf(blob, sizeof(blob), "snap %llu", (unsigned long long) at);
+					rc = ph_raft_log_compact(log, at, term, blob, strlen(blob), &err);
 					if (rc == 0)
 					{
 						snap_i = at;
@@ -1269,7 +1353,8 @@ test_crash(int rounds, unsigned long long seed)
 				}
 				else
 				{
-					rc = ph_raft_log_compact(log, at, cur[at], &err);
+					snprintf(blob, sizeof(blob), "snap %llu", (unsigned long long) at);
+					rc = ph_raft_log_compact(log, at, cur[at], blob, strlen(blob), &err);
 					if (rc == 0)
 					{
 						snap_i = at;
@@ -1286,9 +1371,12 @@ test_crash(int rounds, unsigned long long seed)
 				got.vote = rnd() % 5;
 				rc = ph_raft_log_save_hard_state(log, &got, &err);
 				if (rc == 0)
-					hs = hs_alt = got;
-				else
-					hs_alt = got;	/* may or may not have reached disk */
+				{
+					hs = got;
+					n_alt = 0;
+				}
+				else if (n_alt < 16)
+					hs_alt[n_alt++] = got;	/* may have reached disk */
 			}
 			if (inject && crash_fault.fired)
 				faults_fired++;
@@ -1345,10 +1433,18 @@ test_crash(int rounds, unsigned long long seed)
 
 			ph_raft_log_snapshot(log, &si, &st);
 			ph_raft_log_hard_state(log, &got);
-			hs_ok = (got.term == hs.term && got.vote == hs.vote &&
-					 got.commit == hs.commit) ||
-				(got.term == hs_alt.term && got.vote == hs_alt.vote &&
-				 got.commit == hs_alt.commit);
+			snprintf(blob, sizeof(blob), "snap %llu", (unsigned long long) si);
+			if (!blob_is(log, si ? blob : NULL))
+			{
+				diag("round %d: snapshot blob wrong", r);
+				failures_here++;
+			}
+			hs_ok = got.term == hs.term && got.vote == hs.vote &&
+				got.commit == hs.commit;
+			for (int k = 0; k < n_alt; k++)
+				hs_ok |= got.term == hs_alt[k].term &&
+					got.vote == hs_alt[k].vote &&
+					got.commit == hs_alt[k].commit;
 			if (si != snap_i || st != snap_t || l < synced || l > hi ||
 				!hs_ok || !log_matches(log, si + 1, l, cur, 300))
 			{
@@ -1362,7 +1458,8 @@ test_crash(int rounds, unsigned long long seed)
 			}
 			if (strstr(ph_raft_log_recovery_note(log), "torn"))
 				torn_seen++;
-			hs = hs_alt = got;
+			hs = got;
+			n_alt = 0;
 			last = synced = maybe_last = l;
 			if (last > snap_i && cur[last] > term)
 				term = cur[last];

@@ -11,6 +11,8 @@
  *							term), each with a sequence number and a CRC32C
  *	  XXXXXXXXXXXXXXXX.seg	a segment: a header naming its first index, then
  *							records; the name is that index in hex
+ *	  snap-XXXXXXXXXXXXXXXX	the opaque blob of the snapshot at that index
+ *							(header with index, term, length, CRC32C)
  *
  * Record layout (native byte order, 8-byte aligned):
  *	  crc32c(4) len(4) index(8) term(8) type(1) zero(7) payload(len) pad
@@ -66,6 +68,9 @@
 #define META_FILE		"meta"
 #define META_TMP_FILE	"meta.tmp"
 #define SEG_SUFFIX		".seg"
+#define SNAP_MAGIC		0x53524850	/* "PHRS" */
+#define SNAP_PREFIX		"snap-"
+#define SNAP_TMP_FILE	"snap.tmp"
 #define SEG_NAME_LEN	(16 + 4)
 
 /* Header at the start of every segment file. */
@@ -105,6 +110,18 @@ typedef struct MetaSlot
 	uint32		crc;			/* over the bytes before it */
 } MetaSlot;
 
+/* Header of a snapshot blob file; the blob follows. */
+typedef struct SnapHeader
+{
+	uint32		magic;
+	uint32		version;
+	uint64		index;
+	uint64		term;
+	uint32		len;
+	uint32		crc;			/* over the bytes before it + the blob */
+} SnapHeader;
+
+StaticAssertDecl(sizeof(SnapHeader) == 32, "snapshot header layout");
 StaticAssertDecl(sizeof(SegHeader) == 32, "segment header layout");
 StaticAssertDecl(sizeof(RecHeader) == 32, "record header layout");
 StaticAssertDecl(sizeof(MetaSlot) == 64, "meta slot layout");
@@ -141,6 +158,8 @@ struct PhRaftLog
 
 	uint64		snap_index;
 	uint64		snap_term;
+	void	   *snap_data;		/* snapshot blob (malloc'd) or NULL */
+	uint32		snap_len;
 	PhRaftHardState hs;
 	uint64		meta_seq;		/* sequence of the newest valid slot */
 
@@ -155,6 +174,9 @@ struct PhRaftLog
 	size_t		rcap;
 	char		note[PH_RAFT_LOG_MSGLEN];
 };
+
+static int	slurp(const char *path, char **out, uint64 *size,
+				  PhRaftLogError *err);
 
 static PhRaftLogFaultHook fault_hook = NULL;
 static void *fault_arg = NULL;
@@ -959,6 +981,140 @@ meta_open(PhRaftLog *log, bool have_segments, PhRaftLogError *err)
 }
 
 /* ---------------------------------------------------------------------
+ * Snapshot blob files
+ * ---------------------------------------------------------------------
+ */
+
+static void
+snap_path(const PhRaftLog *log, uint64 index, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" SNAP_PREFIX "%016" INT64_MODIFIER "X", log->dir,
+			 index);
+}
+
+static pg_crc32c
+snap_crc(const SnapHeader *h, const void *data)
+{
+	return crc_of(h, offsetof(SnapHeader, crc), data, h->len);
+}
+
+/*
+ * Durably write the blob of the snapshot at (index, term): a temporary
+ * file, fsync, rename to snap-<index>, fsync the directory.  Written before
+ * the metadata marker that makes it current, so a crash in between leaves
+ * an unreferenced file that the next open removes.
+ */
+static int
+snap_write(PhRaftLog *log, uint64 index, uint64 term, const void *data,
+		   uint32 len, PhRaftLogError *err)
+{
+	char		tmp[MAXPGPATH];
+	char		path[MAXPGPATH];
+	SnapHeader	h;
+	int			fd,
+				e;
+
+	file_path(log, SNAP_TMP_FILE, tmp, sizeof(tmp));
+	snap_path(log, index, path, sizeof(path));
+	memset(&h, 0, sizeof(h));
+	h.magic = SNAP_MAGIC;
+	h.version = FORMAT_VERSION;
+	h.index = index;
+	h.term = term;
+	h.len = len;
+	h.crc = snap_crc(&h, data);
+	if ((fd = io_create(tmp)) < 0)
+		return io_err(err, -fd, "create snapshot file", tmp);
+	if ((e = io_pwrite(fd, tmp, &h, sizeof(h), 0)) != 0 ||
+		(len > 0 && (e = io_pwrite(fd, tmp, data, len, sizeof(h))) != 0) ||
+		(e = io_sync(fd, tmp, false)) != 0)
+	{
+		close(fd);
+		(void) unlink(tmp);
+		return io_err(err, e, "write snapshot file", tmp);
+	}
+	close(fd);
+	if ((e = io_rename(tmp, path)) != 0)
+	{
+		(void) unlink(tmp);
+		return io_err(err, e, "rename snapshot file to", path);
+	}
+	if ((e = io_dirsync(log)) != 0)
+		return io_err(err, e, "fsync directory", log->dir);
+	return PH_RAFT_LOG_OK;
+}
+
+/*
+ * Remove snapshot blob files other than the current one, and a leftover
+ * temporary file.  Best effort: a stale file is harmless and is retried at
+ * the next compaction or open.
+ */
+static void
+snap_cleanup(PhRaftLog *log)
+{
+	DIR		   *d = opendir(log->dir);
+	struct dirent *de;
+	char		keep[64];
+	char		path[MAXPGPATH];
+	bool		removed = false;
+
+	if (d == NULL)
+		return;
+	snprintf(keep, sizeof(keep), SNAP_PREFIX "%016" INT64_MODIFIER "X",
+			 log->snap_index);
+	while ((de = readdir(d)) != NULL)
+	{
+		if (strcmp(de->d_name, SNAP_TMP_FILE) != 0 &&
+			(strncmp(de->d_name, SNAP_PREFIX, strlen(SNAP_PREFIX)) != 0 ||
+			 (log->snap_index > 0 && strcmp(de->d_name, keep) == 0)))
+			continue;
+		file_path(log, de->d_name, path, sizeof(path));
+		if (io_unlink(path) == 0)
+			removed = true;
+	}
+	closedir(d);
+	if (removed)
+		(void) io_dirsync(log);
+}
+
+/* Load the blob of the current snapshot (open); missing or bad is corrupt. */
+static int
+snap_load(PhRaftLog *log, PhRaftLogError *err)
+{
+	char		path[MAXPGPATH];
+	char	   *buf;
+	uint64		size;
+	SnapHeader	h;
+	int			rc;
+
+	if (log->snap_index == 0)
+		return PH_RAFT_LOG_OK;
+	snap_path(log, log->snap_index, path, sizeof(path));
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
+					   "raft snapshot file \"%s\" is missing (the metadata names a snapshot at index " UINT64_FORMAT ")",
+					   path, log->snap_index);
+	if ((rc = slurp(path, &buf, &size, err)) != PH_RAFT_LOG_OK)
+		return rc;
+	if (size >= sizeof(h))
+		memcpy(&h, buf, sizeof(h));
+	if (size < sizeof(h) || h.magic != SNAP_MAGIC ||
+		h.version != FORMAT_VERSION || h.len != size - sizeof(h) ||
+		h.index != log->snap_index || h.term != log->snap_term ||
+		h.crc != snap_crc(&h, buf + sizeof(h)))
+	{
+		free(buf);
+		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
+					   "raft snapshot file \"%s\" is corrupt or does not match the snapshot marker (index " UINT64_FORMAT ", term " UINT64_FORMAT ")",
+					   path, log->snap_index, log->snap_term);
+	}
+	memmove(buf, buf + sizeof(h), h.len);
+	log->snap_data = buf;
+	log->snap_len = h.len;
+	return PH_RAFT_LOG_OK;
+}
+
+/* ---------------------------------------------------------------------
  * Recovery
  * ---------------------------------------------------------------------
  */
@@ -1235,6 +1391,65 @@ apply_snapshot(PhRaftLog *log, PhRaftLogError *err)
 	return PH_RAFT_LOG_OK;
 }
 
+/*
+ * Create dir and any missing parents (mode 0700), fsyncing the parent of
+ * each directory created so that the new entry is durable.
+ */
+static int
+make_dirs(const char *dir, PhRaftLogError *err)
+{
+	char		path[MAXPGPATH];
+	char	   *slash;
+	size_t		len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(path))
+		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
+					   "invalid raft log directory name \"%s\"", dir);
+	strcpy(path, dir);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	for (slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/'))
+	{
+		struct stat st;
+
+		if (slash)
+			*slash = '\0';
+		if (stat(path, &st) != 0)
+		{
+			char		parent[MAXPGPATH];
+			char	   *p;
+			int			fd;
+
+			if (errno != ENOENT || mkdir(path, 0700) != 0)
+				return io_err(err, errno, "create directory", path);
+			strcpy(parent, path);
+			p = strrchr(parent, '/');
+			if (p == parent)
+				p[1] = '\0';
+			else if (p != NULL)
+				*p = '\0';
+			else
+				strcpy(parent, ".");
+			fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd < 0 || fsync(fd) != 0)
+			{
+				int			e = errno;
+
+				if (fd >= 0)
+					close(fd);
+				return io_err(err, e, "fsync directory", parent);
+			}
+			close(fd);
+		}
+		else if (!S_ISDIR(st.st_mode))
+			return io_err(err, ENOTDIR, "create directory", path);
+		if (!slash)
+			break;
+		*slash = '/';
+	}
+	return PH_RAFT_LOG_OK;
+}
+
 int
 ph_raft_log_open(const char *dir, const PhRaftLogOptions *opts,
 				 PhRaftLog **out, PhRaftLogError *err)
@@ -1256,8 +1471,8 @@ ph_raft_log_open(const char *dir, const PhRaftLogOptions *opts,
 		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
 					   "raft log segment size " UINT64_FORMAT " is below the minimum %d",
 					   opts->segment_size, PH_RAFT_LOG_MIN_SEGMENT_SIZE);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return io_err(err, errno, "create directory", dir);
+	if ((rc = make_dirs(dir, err)) != PH_RAFT_LOG_OK)
+		return rc;
 
 	log = calloc(1, sizeof(PhRaftLog));
 	if (log == NULL)
@@ -1277,6 +1492,9 @@ ph_raft_log_open(const char *dir, const PhRaftLogOptions *opts,
 		goto fail;
 	if ((rc = meta_open(log, nfiles > 0, err)) != PH_RAFT_LOG_OK)
 		goto fail;
+	if ((rc = snap_load(log, err)) != PH_RAFT_LOG_OK)
+		goto fail;
+	snap_cleanup(log);
 	for (i = 0; i < nfiles; i++)
 	{
 		uint64		expect = log->nsegs > 0 ?
@@ -1316,6 +1534,7 @@ ph_raft_log_close(PhRaftLog *log)
 		close(log->dirfd);
 	free(log->wbuf);
 	free(log->rbuf);
+	free(log->snap_data);
 	free(log);
 }
 
@@ -1366,6 +1585,14 @@ ph_raft_log_snapshot(const PhRaftLog *log, uint64_t *index, uint64_t *term)
 {
 	*index = log->snap_index;
 	*term = log->snap_term;
+}
+
+void
+ph_raft_log_snapshot_data(const PhRaftLog *log, const void **data,
+						  uint32_t *len)
+{
+	*data = log->snap_data;
+	*len = log->snap_len;
 }
 
 void
@@ -1637,22 +1864,47 @@ ph_raft_log_truncate_suffix(PhRaftLog *log, uint64_t from,
 
 int
 ph_raft_log_compact(PhRaftLog *log, uint64_t index, uint64_t term,
-					PhRaftLogError *err)
+					const void *data, uint32_t len, PhRaftLogError *err)
 {
 	bool		keep;
 	uint64		t;
 	int			drop = 0,
 				rc;
+	void	   *copy = NULL;
 
 	clear_err(err);
 	if (index <= log->snap_index)
 		return ensure_repaired(log, err);
+	if (len > PH_RAFT_LOG_MAX_PAYLOAD || (len > 0 && data == NULL))
+		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
+					   "invalid raft snapshot blob (%u bytes)", len);
 	if ((rc = ph_raft_log_sync(log, err)) != PH_RAFT_LOG_OK)
 		return rc;
+	if (len > 0)
+	{
+		if ((copy = malloc(len)) == NULL)
+			return io_err(err, ENOMEM, "compact raft log in", log->dir);
+		memcpy(copy, data, len);
+	}
 	keep = index <= ph_raft_log_last_index(log) &&
 		ph_raft_log_term(log, index, &t, NULL) == PH_RAFT_LOG_OK && t == term;
-	if ((rc = meta_write(log, &log->hs, index, term, err)) != PH_RAFT_LOG_OK)
+
+	/* The blob, then the marker that makes it current. */
+	if ((rc = snap_write(log, index, term, data, len, err)) != PH_RAFT_LOG_OK ||
+		(rc = meta_write(log, &log->hs, index, term, err)) != PH_RAFT_LOG_OK)
+	{
+		/*
+		 * Keep a blob file already written: if the marker did reach the disk
+		 * despite the error, it is needed; if not, open removes it.
+		 */
+		free(copy);
 		return rc;
+	}
+	free(log->snap_data);
+	log->snap_data = copy;
+	log->snap_len = len;
+	snap_cleanup(log);
+
 	if (keep)
 	{
 		while (drop < log->nsegs &&

@@ -139,21 +139,27 @@ extern int	ph_raft_log_truncate_suffix(PhRaftLog *log, uint64_t from,
 
 /*
  * Record a snapshot at (index, term) and drop the log prefix it covers.
+ * data/len is an opaque blob kept with the marker (e.g. the encoded group
+ * configuration and the state machine's watermark; may be NULL/0); it is
+ * returned by ph_raft_log_snapshot_data() until the next snapshot.
  * If the log holds index with the same term, entries after it are kept and
  * whole segments ending at or below index are deleted (entries <= index in a
  * kept segment just become unreadable).  Otherwise (the snapshot is ahead
  * of the log or conflicts with it) the whole log is discarded and the next
- * append must be index + 1.  The marker is durable on return; deleting
- * segments that a crash interrupted is finished by the next open.
+ * append must be index + 1.  An index at or below the current snapshot is a
+ * no-op.  The marker and blob are durable on return; deleting segments that
+ * a crash interrupted is finished by the next open.
  */
 extern int	ph_raft_log_compact(PhRaftLog *log, uint64_t index, uint64_t term,
+								const void *data, uint32_t len,
 								PhRaftLogError *err);
 
 /*
  * Read entries [lo, hi) and call cb on each, in order.  The entry (and its
  * data) is valid only during the callback: copy what you keep.  Stops
  * after max_bytes of payload (at least one entry is always delivered), or
- * when cb returns false.  *count receives the number delivered.
+ * when cb returns false.  *count receives the number delivered.  The
+ * callback must not call other ph_raft_log_* functions on the same log.
  */
 typedef bool (*PhRaftLogReadCb) (const PhRaftLogEntry *entry, void *arg);
 extern int	ph_raft_log_read(PhRaftLog *log, uint64_t lo, uint64_t hi,
@@ -175,6 +181,9 @@ extern uint64_t ph_raft_log_last_term(const PhRaftLog *log);
 extern uint64_t ph_raft_log_synced_index(const PhRaftLog *log);
 extern void ph_raft_log_snapshot(const PhRaftLog *log, uint64_t *index,
 								 uint64_t *term);
+/* The snapshot's blob (owned by the log, valid until the next compact). */
+extern void ph_raft_log_snapshot_data(const PhRaftLog *log, const void **data,
+									  uint32_t *len);
 
 /* Hard state: read from memory; save writes one metadata slot + fsync. */
 extern void ph_raft_log_hard_state(const PhRaftLog *log, PhRaftHardState *hs);
