@@ -499,6 +499,98 @@ test_snapshot(void)
 	   "a new node behind the log start receives the snapshot and catches up");
 }
 
+/* Handle n's ready, dropping its messages; returns committed count. */
+static size_t
+drain_alone(PhRaft *r)
+{
+	PhRaftReady rd;
+	size_t		n = 0;
+
+	while (ph_raft_has_ready(r))
+	{
+		ph_raft_ready(r, &rd);
+		n += rd.n_committed;
+		ph_raft_advance(r);
+	}
+	return n;
+}
+
+static void
+inject(PhRaft *r, PhRaftMsgType type, uint64_t from, uint64_t term,
+	   uint64_t index, bool reject)
+{
+	PhRaftMsg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.from = from;
+	m.to = ph_raft_id(r);
+	m.term = term;
+	m.index = index;
+	m.reject = reject;
+	ph_raft_step(r, &m);
+}
+
+/*
+ * Raft §5.4.2 (Figure 8): a new leader must not commit an entry of an
+ * earlier term by counting replicas, only through an entry of its own term.
+ */
+static void
+test_commit_only_current_term(void)
+{
+	PhRaftConfig c;
+	PhRaftInit	init;
+	PhRaftEntry e[2];
+	PhRaft	   *r;
+	int			err;
+	int			t;
+	uint64_t	term;
+
+	memset(&c, 0, sizeof(c));
+	c.n_voters = 3;
+	c.voters[0] = 1;
+	c.voters[1] = 2;
+	c.voters[2] = 3;
+	memset(&init, 0, sizeof(init));
+	init.id = 1;
+	init.opts = opts();
+	ph_raft_bootstrap(&c, &init.hs, &e[0]);
+	init.hs.term = 3;
+	memset(&e[1], 0, sizeof(e[1]));
+	e[1].index = 2;
+	e[1].term = 2;
+	e[1].type = PH_RAFT_ENTRY_NOOP;
+	init.entries = e;
+	init.n_entries = 2;
+	init.applied = 1;
+	r = ph_raft_new(&init, &err);
+	free(e[0].data);
+	for (t = 0; t < 30 && ph_raft_role(r) == PH_RAFT_FOLLOWER; t++)
+		ph_raft_tick(r);
+	drain_alone(r);
+	inject(r, PH_RAFT_MSG_PREVOTE_RESP, 2, 4, 0, false);
+	drain_alone(r);
+	inject(r, PH_RAFT_MSG_VOTE_RESP, 2, 4, 0, false);
+	drain_alone(r);
+	term = ph_raft_term(r);
+	ok(ph_raft_role(r) == PH_RAFT_LEADER && term == 4 &&
+	   ph_raft_last_index(r) == 3 && ph_raft_term_at(r, 3) == 4,
+	   "leader of term 4 appended its no-op after the term-2 entry");
+	ok(ph_raft_conf(r, PH_RAFT_CONF_ADD_LEARNER, 9, NULL, NULL) ==
+	   PH_RAFT_ERR_NOT_READY &&
+	   ph_raft_read_index(r, 1) == PH_RAFT_ERR_NOT_READY,
+	   "no config change or ReadIndex before an entry of the term commits");
+	/* node 2 acknowledges entry 2 only: a majority holds it */
+	inject(r, PH_RAFT_MSG_APP_RESP, 2, term, 2, false);
+	drain_alone(r);
+	ok(ph_raft_commit_index(r) == 1,
+	   "a previous-term entry on a majority is not committed by counting");
+	inject(r, PH_RAFT_MSG_APP_RESP, 2, term, 3, false);
+	ok(drain_alone(r) == 2 && ph_raft_commit_index(r) == 3,
+	   "it commits (with everything before) once the no-op is on a majority");
+	ph_raft_free(r);
+}
+
 static void
 test_ready_protocol(void)
 {
@@ -555,7 +647,13 @@ test_restart(void)
 	init.applied = 5;
 	r = ph_raft_new(&init, &err);
 	ok(r == NULL && err == PH_RAFT_ERR_INVALID,
-	   "restart refuses an applied index beyond commit");
+	   "restart refuses an applied index beyond the log");
+	init.applied = 1;
+	init.hs.commit = 9;
+	r = ph_raft_new(&init, &err);
+	ok(r && ph_raft_commit_index(r) == 2,
+	   "restart clamps a commit index beyond the durable log (torn write)");
+	ph_raft_free(r);
 	free(e[0].data);
 }
 
@@ -564,7 +662,7 @@ main(void)
 {
 	int			i;
 
-	printf("1..36\n");
+	printf("1..41\n");
 	test_conf_codec();
 	test_single_node();
 	test_election_and_replication();
@@ -576,9 +674,10 @@ main(void)
 	test_snapshot();
 	test_ready_protocol();
 	test_restart();
+	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 36)
-		printf("# ran %d tests, planned 36\n", test_no);
+	if (test_no != 41)
+		printf("# ran %d tests, planned 41\n", test_no);
 	return failures ? 1 : 0;
 }

@@ -29,7 +29,7 @@
  * the cluster must converge: one leader, all members applied the same
  * log, every acknowledged proposal applied exactly once on each member.
  *
- * Environment: PH_RAFT_SIM_SCHEDULES (total, default 2000),
+ * Environment: PH_RAFT_SIM_SCHEDULES (total, default 3000),
  * PH_RAFT_SIM_SEED (base seed; schedule i uses seed+i), PH_RAFT_SIM_FAMILY
  * (run one family only), PH_RAFT_SIM_VERBOSE (print the trace live).
  * A failure prints the command line that replays it.
@@ -236,14 +236,16 @@ typedef struct Family
 	int			read;
 	int			ready_delay;	/* permille that a ready waits a step */
 	int			steps;
+	int			leader_crash;	/* permille per step: crash the leader */
 } Family;
 
 static const Family families[] = {
-	{"3 nodes, loss/delay/reorder/dup", 3, 100, 50, 6, 0, 0, 0, 0, 0, 20, 150, 400},
-	{"5 nodes, partitions + crashes", 5, 30, 20, 4, 8, 15, 0, 0, 0, 20, 200, 500},
-	{"3 nodes, membership + transfer", 3, 50, 20, 4, 4, 5, 25, 10, 0, 10, 150, 500},
-	{"5 nodes, snapshots + crashes + reads", 5, 50, 20, 4, 6, 8, 0, 5, 40, 40, 150, 500},
-	{"3-5 nodes, everything", 0, 60, 30, 5, 6, 10, 15, 6, 25, 25, 200, 500},
+	{"3 nodes, loss/delay/reorder/dup", 3, 100, 50, 6, 0, 0, 0, 0, 0, 20, 150, 400, 0},
+	{"5 nodes, partitions + crashes", 5, 30, 20, 4, 8, 15, 0, 0, 0, 20, 200, 500, 3},
+	{"3 nodes, membership + transfer", 3, 50, 20, 4, 4, 5, 25, 10, 0, 10, 150, 500, 2},
+	{"5 nodes, snapshots + crashes + reads", 5, 50, 20, 4, 6, 8, 0, 5, 40, 40, 150, 500, 2},
+	{"3-5 nodes, everything", 0, 60, 30, 5, 6, 10, 15, 6, 25, 25, 200, 500, 3},
+	{"5 nodes, leader churn", 5, 150, 10, 3, 3, 10, 0, 0, 10, 10, 100, 400, 30},
 };
 
 #define N_FAMILIES ((int) (sizeof(families) / sizeof(families[0])))
@@ -632,7 +634,8 @@ sm_install(int slot, const PhRaftSnapshot *s)
 	if (s->index < nd->applied)
 		fail("n%d installs snapshot %llu below applied %llu", slot + 1,
 			 (unsigned long long) s->index, (unsigned long long) nd->applied);
-	memset(nd->seen, 0, nd->seen_cap * sizeof(uint64_t));
+	if (nd->seen)
+		memset(nd->seen, 0, nd->seen_cap * sizeof(uint64_t));
 	nd->applied = 0;
 	for (i = 1; i <= s->index; i++)
 	{
@@ -784,19 +787,37 @@ handle_ready(int slot)
 		disk_set_snapshot(&nd->disk, rd.snapshot, false);
 		sm_install(slot, rd.snapshot);
 	}
+	for (i = 0; i < rd.n_entries; i++)
+		check_registry(slot, &rd.entries[i],
+					   ph_raft_term_at(r, rd.entries[i].index - 1));
+	if (fam.crash && chance(fam.crash / 4 + 1))
+	{
+		/*
+		 * Torn write: the crash hits before the fsync, and only part of the
+		 * writes survive: a prefix of the entries, the hard state or not.
+		 */
+		size_t		keep = rn((int) rd.n_entries + 1);
+
+		if (rd.n_entries > 0)
+			disk_truncate_from(&nd->disk, rd.entries[0].index);
+		for (i = 0; i < keep; i++)
+			disk_append(&nd->disk, &rd.entries[i]);
+		if (rd.hs_changed && chance(500))
+			nd->disk.hs = rd.hs;
+		node_crash(slot, "while persisting (torn)");
+		return;
+	}
 	if (rd.n_entries > 0)
 	{
 		disk_truncate_from(&nd->disk, rd.entries[0].index);
 		for (i = 0; i < rd.n_entries; i++)
-		{
-			check_registry(slot, &rd.entries[i],
-						   ph_raft_term_at(r, rd.entries[i].index - 1));
 			disk_append(&nd->disk, &rd.entries[i]);
-		}
 	}
 	if (rd.hs_changed)
 		nd->disk.hs = rd.hs;
-	if (fam.crash && chance(fam.crash / 4 + 1))
+	if ((fam.crash && chance(fam.crash / 4 + 1)) ||
+		(fam.leader_crash && ph_raft_role(r) == PH_RAFT_LEADER &&
+		 rd.n_entries > 0 && chance(fam.leader_crash * 4)))
 	{
 		node_crash(slot, "after persisting");
 		return;
@@ -1152,6 +1173,9 @@ sim_step(bool chaos, bool quiet)
 			ev_propose();
 		if (fam.read && chance(fam.read))
 			ev_read();
+		if (fam.leader_crash && chance(fam.leader_crash) &&
+			(s = find_leader()) >= 0)
+			node_crash(s, "(leader)");
 		if (fam.crash && chance(fam.crash))
 		{
 			s = random_up_node();
@@ -1275,7 +1299,7 @@ run_schedule(int family, uint64_t seed)
 	base_opts.election_tick = 10;
 	base_opts.heartbeat_tick = 2;
 	base_opts.max_inflight = 1 + rn(4);
-	base_opts.max_msg_entries = 1 + rn(4);
+	base_opts.max_msg_entries = 1 + rn(fam.leader_crash >= 10 ? 2 : 4);
 	base_opts.check_quorum = chance(800);
 	base_opts.pre_vote = chance(800);
 
@@ -1306,7 +1330,7 @@ run_schedule(int family, uint64_t seed)
 			trace("restart n%d", s + 1);
 			node_start(s);
 		}
-	fam.drop = fam.dup = fam.crash = 0;
+	fam.drop = fam.dup = fam.crash = fam.leader_crash = 0;
 	for (step = 0; step < 3000; step++)
 	{
 		sim_step(false, step > 100);
@@ -1346,7 +1370,7 @@ int
 main(void)
 {
 	const char *e;
-	int			total = 2000;
+	int			total = 3000;
 	uint64_t	base_seed = 1;
 	int			only_family = -1;
 	int			per_family;
@@ -1357,6 +1381,8 @@ main(void)
 	bool		all_ok = true;
 	clock_t		t0 = clock();
 	uint64_t	done = 0;
+	uint64_t	n_failed = 0;
+	bool		quiet_trace = false;
 
 	if ((e = getenv("PH_RAFT_SIM_SCHEDULES")) != NULL)
 		total = atoi(e);
@@ -1366,6 +1392,8 @@ main(void)
 		only_family = atoi(e);
 	if ((e = getenv("PH_RAFT_SIM_VERBOSE")) != NULL)
 		verbose = atoi(e) != 0;
+	if ((e = getenv("PH_RAFT_SIM_NOTRACE")) != NULL)
+		quiet_trace = atoi(e) != 0;
 	if (total < 1)
 		total = 1;
 	per_family = only_family >= 0 ? total :
@@ -1393,29 +1421,32 @@ main(void)
 				uint64_t	seed = base_seed + (uint64_t) i;
 
 				done++;
-				if (!run_schedule(f, seed))
+				if (run_schedule(f, seed))
+					continue;
+				n_failed++;
+				if (!ok)
+					continue;	/* the chunk's first failure is enough */
+				ok = false;
+				printf("# FAILED: %s\n", fail_msg);
+				printf("# replay: PH_RAFT_SIM_SEED=%llu PH_RAFT_SIM_SCHEDULES=1 "
+					   "PH_RAFT_SIM_FAMILY=%d PH_RAFT_SIM_VERBOSE=1 %s\n",
+					   (unsigned long long) seed, f,
+					   "regress/unit/bin/test_raft_sim");
+				if (quiet_trace)
+					continue;
+				printf("# schedule trace:\n");
 				{
-					ok = false;
-					printf("# FAILED: %s\n", fail_msg);
-					printf("# replay: PH_RAFT_SIM_SEED=%llu PH_RAFT_SIM_SCHEDULES=1 "
-						   "PH_RAFT_SIM_FAMILY=%d PH_RAFT_SIM_VERBOSE=1 %s\n",
-						   (unsigned long long) seed, f,
-						   "regress/unit/bin/test_raft_sim");
-					printf("# schedule trace:\n");
+					char	   *line = trace_buf;
+
+					while (line && *line)
 					{
-						char	   *line = trace_buf;
+						char	   *nl = strchr(line, '\n');
 
-						while (line && *line)
-						{
-							char	   *nl = strchr(line, '\n');
-
-							if (nl)
-								*nl = 0;
-							printf("#   %s\n", line);
-							line = nl ? nl + 1 : NULL;
-						}
+						if (nl)
+							*nl = 0;
+						printf("#   %s\n", line);
+						line = nl ? nl + 1 : NULL;
 					}
-					break;
 				}
 			}
 			test_no++;
@@ -1432,10 +1463,11 @@ main(void)
 	{
 		double		secs = (double) (clock() - t0) / CLOCKS_PER_SEC;
 
-		printf("# %llu schedules in %.1f s CPU (%.0f schedules/s); %llu msgs, "
+		printf("# %llu schedules (%llu failed) in %.1f s CPU (%.0f schedules/s); %llu msgs, "
 			   "%llu elections, %llu acked proposals, %llu reads, %llu crashes, "
 			   "%llu snapshot installs, %llu conf changes, %llu transfers\n",
-			   (unsigned long long) done, secs, secs > 0 ? done / secs : 0.0,
+			   (unsigned long long) done, (unsigned long long) n_failed,
+			   secs, secs > 0 ? done / secs : 0.0,
 			   (unsigned long long) stat_msgs,
 			   (unsigned long long) stat_elections,
 			   (unsigned long long) stat_acked,

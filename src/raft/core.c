@@ -1597,6 +1597,7 @@ ph_raft_new(const PhRaftInit *init, int *err)
 	uint64_t	snap_index = init->snapshot ? init->snapshot->index : 0;
 	uint64_t	snap_term = init->snapshot ? init->snapshot->term : 0;
 	size_t		k;
+	uint64_t	commit;
 	int			dummy;
 
 	if (err == NULL)
@@ -1611,8 +1612,19 @@ ph_raft_new(const PhRaftInit *init, int *err)
 		if (init->entries[k].index != snap_index + 1 + k ||
 			init->entries[k].term < (k ? init->entries[k - 1].term : snap_term))
 			return NULL;
-	if (init->hs.commit > snap_index + init->n_entries ||
-		init->applied > init->hs.commit || init->applied < snap_index)
+	/*
+	 * The commit index may point past the durable log if a crash tore the
+	 * last write (hard state durable, entries not): the commit index is
+	 * only a hint that the leader re-sends, so clamp it.  The state machine
+	 * however can only have applied durable, committed entries.
+	 */
+	commit = init->hs.commit;
+	if (commit > snap_index + init->n_entries)
+		commit = snap_index + init->n_entries;
+	if (commit < init->applied)
+		commit = init->applied;
+	if (init->applied > snap_index + init->n_entries ||
+		init->applied < snap_index)
 		return NULL;
 
 	*err = PH_RAFT_ERR_NOMEM;
@@ -1643,11 +1655,11 @@ ph_raft_new(const PhRaftInit *init, int *err)
 	r->log.stable = ph_raft_mem_last_index(&r->log);
 	r->term = init->hs.term;
 	r->vote = init->hs.vote;
-	r->commit = init->hs.commit;
+	r->commit = commit;
 	if (r->commit < snap_index)
 		r->commit = snap_index;
 	r->applied = init->applied;
-	r->prev_hs = hard_state(r);
+	r->prev_hs = init->hs;
 	r->role = PH_RAFT_FOLLOWER;
 	conf_as_of(r, ph_raft_mem_last_index(&r->log), &r->conf, &r->conf_index);
 	reset(r, r->term);
