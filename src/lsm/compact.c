@@ -1,0 +1,545 @@
+/*-------------------------------------------------------------------------
+ *
+ * compact.c
+ *	  Compaction: moving settled hot vblocks into compressed cold runs.
+ *
+ *	  A vblock is *settled* when every item of its hot page is unused, a
+ *	  redirect, or a normal tuple that is frozen, committed and has
+ *	  HEAP_XMAX_INVALID: such a page means the same thing to every snapshot
+ *	  and needs no clog, so it can become an immutable, compressed image.
+ *	  Tuples visible to everyone (committed xmin older than the horizon of
+ *	  GetOldestNonRemovableTransactionId) that are not frozen yet are frozen
+ *	  first, through the storage engineer's WAL primitives, and the page's
+ *	  visibility-map bits are set (all-visible, all-frozen): cold vblocks
+ *	  keep both bits, which index-only scans rely on.
+ *
+ *	  One pass over the vblocks, in vblock order:
+ *	  1. collect: under a share lock (exclusive if it must freeze first),
+ *	     check the page is settled, copy its image and LSN and compress it
+ *	     into a frame of the run page being built in memory;
+ *	  2. flush, when the run page is full: re-pin every hot page of the
+ *	     batch and take its cleanup lock without waiting; a page that is
+ *	     busy, changed since its image was taken, or became an insertion
+ *	     lane is left hot.  The run page is rebuilt from the frames of the
+ *	     pages still held (so a run page never carries garbage when
+ *	     written), allocated (ph_page_alloc), filled and logged with a
+ *	     full-page image in one critical section, and then every held
+ *	     vblock is switched to it (ph_map_set_cold frees the hot page).
+ *	     If no page is held, nothing is allocated.
+ *
+ *	  Locking: the caller holds ShareUpdateExclusiveLock on the relation,
+ *	  so no other compaction or VACUUM runs and a hot vblock cannot move
+ *	  under us (only thaw moves vblocks, and only cold ones); inserts,
+ *	  updates, deletes and scans run concurrently.  Buffer locks are taken
+ *	  one page at a time, except in a flush, which holds the cleanup locks
+ *	  of at most PH_COMPACT_MAX_FRAMES hot pages while it allocates the run
+ *	  page and switches the map (the storage module takes the map page,
+ *	  the free page and the metapage; nobody waits for a hot page's content
+ *	  lock while holding a map lock).
+ *
+ *	  Memory: a context per compaction, and a batch context reset after
+ *	  each run page.
+ *
+ * src/lsm/compact.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/heapam_xlog.h"
+#include "access/htup_details.h"
+#include "access/multixact.h"
+#include "access/visibilitymap.h"
+#include "access/xloginsert.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/procarray.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "phantom/lsm/run.h"
+#include "phantom/lsm/storage.h"
+#include "phantom/mvcc/visibility.h"
+#include "phantom/wal/wal.h"
+
+/*
+ * Frames per run page at most: bounds the buffer locks a flush holds
+ * (PostgreSQL allows 200 LWLocks at once) and the memory of a batch.
+ */
+#define PH_COMPACT_MAX_FRAMES	64
+
+/* One hot vblock collected into the run page being built. */
+typedef struct PhCompactItem
+{
+	BlockNumber vblock;
+	BlockNumber hotblk;			/* physical block of its hot page */
+	XLogRecPtr	lsn;			/* page LSN when the image was taken */
+	char	   *image;			/* BLCKSZ copy of the page (pd_checksum 0) */
+	char	   *frame;			/* compressed frame */
+	Size		framelen;
+	Buffer		buf;			/* cleanup-locked during a flush, else 0 */
+} PhCompactItem;
+
+typedef struct PhCompactState
+{
+	Relation	rel;
+	TransactionId oldest_xmin;	/* GetOldestNonRemovableTransactionId */
+	MultiXactId oldest_mxact;	/* GetOldestMultiXactId */
+	Buffer		vmbuf;			/* pinned VM page, or InvalidBuffer */
+	PGAlignedBlock runpage;		/* run page being built */
+	PhCompactItem items[PH_COMPACT_MAX_FRAMES];
+	int			nitems;
+	MemoryContext batchcxt;
+	int64		moved;
+} PhCompactState;
+
+/* Result of looking at a hot page. */
+typedef enum PhSettle
+{
+	PH_SETTLED,					/* can go cold as it is */
+	PH_FREEZABLE,				/* can go cold after freezing some tuples */
+	PH_UNSETTLED				/* has tuples some snapshot may not see */
+} PhSettle;
+
+/*
+ * tuple_settled says whether a tuple header is frozen with an invalid
+ * xmax, i.e. means the same to every snapshot.
+ */
+static inline bool
+tuple_settled(HeapTupleHeader htup)
+{
+	return HeapTupleHeaderXminFrozen(htup) &&
+		(htup->t_infomask & HEAP_XMAX_INVALID) != 0;
+}
+
+/*
+ * read_lanes copies the insertion lanes out of the metapage; returns the
+ * number of valid lane vblocks stored in lanes[].
+ */
+static int
+read_lanes(Relation rel, BlockNumber *lanes)
+{
+	Buffer		buf;
+	PhantomMetaPageData *meta;
+	int			n = 0;
+	int			i;
+
+	buf = ReadBufferExtended(rel, MAIN_FORKNUM, PH_METAPAGE_BLKNO,
+							 RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	meta = PhantomPageGetMeta(BufferGetPage(buf));
+	for (i = 0; i < PH_MAX_LANES; i++)
+		if (meta->lanes[i] != InvalidBlockNumber)
+			lanes[n++] = meta->lanes[i];
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
+static bool
+is_lane(BlockNumber vblock, const BlockNumber *lanes, int nlanes)
+{
+	int			i;
+
+	for (i = 0; i < nlanes; i++)
+		if (lanes[i] == vblock)
+			return true;
+	return false;
+}
+
+/*
+ * classify_page looks at every item of a locked hot page.  A normal tuple
+ * that is not settled is freezable when HeapTupleSatisfiesVacuum calls it
+ * live, its xmin committed before the horizon, and its xmax is invalid or
+ * a plain xid (a locker or an aborted updater, which freezing clears).
+ * Dead line pointers make the page unsettled: VACUUM must remove their
+ * index entries first.  May set hint bits (buf is locked).
+ */
+static PhSettle
+classify_page(PhCompactState *cs, Buffer buf, BlockNumber vblock)
+{
+	Page		page = BufferGetPage(buf);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber off;
+	PhSettle	result = PH_SETTLED;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		HeapTupleData tup;
+
+		if (!ItemIdIsUsed(lp) || ItemIdIsRedirected(lp))
+			continue;
+		if (ItemIdIsDead(lp))
+			return PH_UNSETTLED;
+
+		tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tup.t_len = ItemIdGetLength(lp);
+		tup.t_tableOid = RelationGetRelid(cs->rel);
+		ItemPointerSet(&tup.t_self, vblock, off);
+
+		if (tuple_settled(tup.t_data))
+			continue;
+		if (ph_tuple_satisfies_vacuum(&tup, cs->oldest_xmin, buf) != HEAPTUPLE_LIVE ||
+			!HeapTupleHeaderXminCommitted(tup.t_data) ||
+			!TransactionIdPrecedes(HeapTupleHeaderGetXmin(tup.t_data),
+								   cs->oldest_xmin))
+			return PH_UNSETTLED;
+		if ((tup.t_data->t_infomask & HEAP_XMAX_IS_MULTI) != 0 &&
+			(tup.t_data->t_infomask & HEAP_XMAX_INVALID) == 0)
+			return PH_UNSETTLED;
+		result = PH_FREEZABLE;
+	}
+	return result;
+}
+
+/*
+ * freeze_page makes an exclusively locked, freezable-or-settled page
+ * settled: it prepares a freeze plan for every tuple that needs one, checks
+ * on a copy that the plan really settles the tuple (else leaves the page
+ * alone and returns false), applies and logs the plans (ph_wal_freeze), and
+ * sets PD_ALL_VISIBLE and the all-visible/all-frozen VM bits if missing
+ * (ph_wal_set_visible).  The conflict horizon for hot standby is the
+ * newest xmin frozen here (older freezes already conflicted).
+ */
+static bool
+freeze_page(PhCompactState *cs, Buffer buf, BlockNumber vblock)
+{
+	Relation	rel = cs->rel;
+	Page		page = BufferGetPage(buf);
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber off;
+	xl_heap_freeze_tuple plans[MaxHeapTuplesPerPage];
+	int			nplans = 0;
+	TransactionId newest_xmin = InvalidTransactionId;
+	TransactionId frozenxid_out = cs->oldest_xmin;
+	MultiXactId minmxid_out = cs->oldest_mxact;
+
+	if (classify_page(cs, buf, vblock) == PH_UNSETTLED)
+		return false;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		HeapTupleHeader htup;
+		HeapTupleHeaderData copy;
+		bool		totally_frozen;
+		TransactionId xmin;
+
+		if (!ItemIdIsNormal(lp))
+			continue;
+		htup = (HeapTupleHeader) PageGetItem(page, lp);
+		if (tuple_settled(htup))
+			continue;
+
+		xmin = HeapTupleHeaderGetXmin(htup);
+		if (!heap_prepare_freeze_tuple(htup,
+									   rel->rd_rel->relfrozenxid,
+									   rel->rd_rel->relminmxid,
+									   cs->oldest_xmin, cs->oldest_mxact,
+									   &plans[nplans], &totally_frozen,
+									   &frozenxid_out, &minmxid_out))
+			return false;		/* needs freezing but nothing to do: odd */
+
+		memcpy(&copy, htup, SizeofHeapTupleHeader);
+		heap_execute_freeze_tuple(&copy, &plans[nplans]);
+		if (!tuple_settled(&copy))
+			return false;
+
+		plans[nplans].offset = off;
+		nplans++;
+		if (TransactionIdIsNormal(xmin) &&
+			(!TransactionIdIsValid(newest_xmin) ||
+			 TransactionIdFollows(xmin, newest_xmin)))
+			newest_xmin = xmin;
+	}
+
+	if (nplans > 0)
+		ph_wal_freeze(rel, buf, vblock, newest_xmin, plans, nplans);
+
+	if (!PageIsAllVisible(page) ||
+		!VM_ALL_FROZEN(rel, vblock, &cs->vmbuf))
+		ph_wal_set_visible(rel, buf, vblock, newest_xmin,
+						   VISIBILITYMAP_ALL_VISIBLE | VISIBILITYMAP_ALL_FROZEN);
+	return true;
+}
+
+/*
+ * flush_batch writes the run page for the collected vblocks and switches
+ * them to it (see the file header, step 2).
+ */
+static void
+flush_batch(PhCompactState *cs)
+{
+	Relation	rel = cs->rel;
+	BlockNumber lanes[PH_MAX_LANES];
+	int			nlanes;
+	int			nheld = 0;
+	int			i;
+	Buffer		runbuf;
+	BlockNumber runblk;
+	Page		runpage = (Page) cs->runpage.data;
+
+	if (cs->nitems == 0)
+		return;
+
+	/* Take the cleanup lock of every hot page that is still as we saw it. */
+	for (i = 0; i < cs->nitems; i++)
+	{
+		PhCompactItem *it = &cs->items[i];
+		PhMapEntry	entry;
+		Buffer		buf;
+		Page		page;
+
+		it->buf = InvalidBuffer;
+		entry = ph_map_get(rel, it->vblock);
+		if (!PhMapIsHot(entry) || PhMapBlock(entry) != it->hotblk)
+			continue;
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, it->hotblk, RBM_NORMAL,
+								 NULL);
+		if (!ConditionalLockBufferForCleanup(buf))
+		{
+			ReleaseBuffer(buf);
+			continue;
+		}
+		page = BufferGetPage(buf);
+		if (PageGetLSN(page) != it->lsn ||
+			memcmp(page, it->image, offsetof(PageHeaderData, pd_checksum)) != 0 ||
+			memcmp(page + offsetof(PageHeaderData, pd_flags),
+				   it->image + offsetof(PageHeaderData, pd_flags),
+				   BLCKSZ - offsetof(PageHeaderData, pd_flags)) != 0)
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		it->buf = buf;
+		nheld++;
+	}
+
+	/* A page that became an insertion lane meanwhile stays hot. */
+	if (nheld > 0)
+	{
+		nlanes = read_lanes(rel, lanes);
+		for (i = 0; i < cs->nitems; i++)
+		{
+			PhCompactItem *it = &cs->items[i];
+
+			if (BufferIsValid(it->buf) && is_lane(it->vblock, lanes, nlanes))
+			{
+				UnlockReleaseBuffer(it->buf);
+				it->buf = InvalidBuffer;
+				nheld--;
+			}
+		}
+	}
+
+	if (nheld == 0)
+		goto done;
+
+	/* Rebuild the run page from the frames we hold. */
+	ph_run_page_init(runpage);
+	for (i = 0; i < cs->nitems; i++)
+	{
+		PhCompactItem *it = &cs->items[i];
+
+		if (BufferIsValid(it->buf) &&
+			!ph_run_page_add(runpage, it->frame, it->framelen))
+			elog(ERROR, "frame of vblock %u no longer fits its run page",
+				 it->vblock);
+	}
+
+	runbuf = ph_page_alloc(rel);
+	runblk = BufferGetBlockNumber(runbuf);
+	START_CRIT_SECTION();
+	memcpy(BufferGetPage(runbuf), runpage, BLCKSZ);
+	MarkBufferDirty(runbuf);
+	if (RelationNeedsWAL(rel))
+		log_newpage_buffer(runbuf, true);
+	END_CRIT_SECTION();
+	UnlockReleaseBuffer(runbuf);
+
+	for (i = 0; i < cs->nitems; i++)
+	{
+		PhCompactItem *it = &cs->items[i];
+
+		if (!BufferIsValid(it->buf))
+			continue;
+		ph_map_set_cold(rel, it->vblock, it->buf, runblk);
+		UnlockReleaseBuffer(it->buf);
+		it->buf = InvalidBuffer;
+		cs->moved++;
+	}
+
+done:
+	cs->nitems = 0;
+	MemoryContextReset(cs->batchcxt);
+	ph_run_page_init((Page) cs->runpage.data);
+}
+
+/*
+ * collect_vblock looks at one vblock and, if it is a settled (or
+ * freezable) hot page that is not an insertion lane, adds its frame to the
+ * run page being built, flushing the batch first when the page is full.
+ */
+static void
+collect_vblock(PhCompactState *cs, BlockNumber vblock,
+			   const BlockNumber *lanes, int nlanes)
+{
+	Relation	rel = cs->rel;
+	PhMapEntry	entry;
+	PhPage		pg;
+	Buffer		buf;
+	Page		page;
+	PhSettle	settle;
+	PhCompactItem *it;
+	MemoryContext oldcxt;
+	PGAlignedBlock image;
+	PGAlignedBlock frame;
+	Size		framelen;
+	BlockNumber hotblk;
+	XLogRecPtr	lsn;
+
+	if (is_lane(vblock, lanes, nlanes))
+		return;
+	entry = ph_map_get(rel, vblock);
+	if (!PhMapIsHot(entry))
+		return;
+	if (!ph_page_open(rel, vblock, &pg))
+		return;
+	if (pg.cold)
+	{
+		ph_page_close(&pg);
+		return;
+	}
+	buf = pg.buf;
+	page = BufferGetPage(buf);
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	settle = classify_page(cs, buf, vblock);
+	if (settle == PH_SETTLED &&
+		(!PageIsAllVisible(page) || !VM_ALL_FROZEN(rel, vblock, &cs->vmbuf)))
+		settle = PH_FREEZABLE;	/* needs its VM bits set */
+	if (settle == PH_FREEZABLE)
+	{
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		settle = freeze_page(cs, buf, vblock) ? PH_SETTLED : PH_UNSETTLED;
+	}
+	if (settle != PH_SETTLED)
+	{
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		ph_page_close(&pg);
+		return;
+	}
+
+	hotblk = BufferGetBlockNumber(buf);
+	lsn = PageGetLSN(page);
+	memcpy(image.data, page, BLCKSZ);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	ph_page_close(&pg);
+	((PageHeader) image.data)->pd_checksum = 0;
+
+	if (!ph_run_encode(vblock, (Page) image.data, frame.data, &framelen))
+		return;					/* incompressible: stays hot */
+
+	if (!ph_run_page_add((Page) cs->runpage.data, frame.data, framelen))
+	{
+		/* the run page is full: write it out and start the next one */
+		flush_batch(cs);
+		if (!ph_run_page_add((Page) cs->runpage.data, frame.data, framelen))
+			elog(ERROR, "frame of %zu bytes does not fit an empty run page",
+				 framelen);
+	}
+
+	oldcxt = MemoryContextSwitchTo(cs->batchcxt);
+	it = &cs->items[cs->nitems++];
+	it->vblock = vblock;
+	it->hotblk = hotblk;
+	it->lsn = lsn;
+	it->image = palloc(BLCKSZ);
+	memcpy(it->image, image.data, BLCKSZ);
+	it->frame = palloc(framelen);
+	memcpy(it->frame, frame.data, framelen);
+	it->framelen = framelen;
+	it->buf = InvalidBuffer;
+	MemoryContextSwitchTo(oldcxt);
+
+	if (cs->nitems == PH_COMPACT_MAX_FRAMES)
+		flush_batch(cs);
+}
+
+/*
+ * ph_compact_relation: see run.h and the file header.
+ */
+int64
+ph_compact_relation(Relation rel)
+{
+	PhCompactState *cs;
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	BlockNumber nvblocks;
+	BlockNumber vblock;
+	BlockNumber lanes[PH_MAX_LANES];
+	int			nlanes;
+	int64		moved;
+
+	nvblocks = ph_nvblocks(rel);
+	if (nvblocks == 0)
+		return 0;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "phantom compaction",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	cs = palloc0(sizeof(PhCompactState));
+	cs->rel = rel;
+	cs->oldest_xmin = GetOldestNonRemovableTransactionId(rel);
+	cs->oldest_mxact = GetOldestMultiXactId();
+	cs->vmbuf = InvalidBuffer;
+	cs->batchcxt = AllocSetContextCreate(cxt, "phantom compaction batch",
+										 ALLOCSET_DEFAULT_SIZES);
+	ph_run_page_init((Page) cs->runpage.data);
+	MemoryContextSwitchTo(oldcxt);
+
+	nlanes = read_lanes(rel, lanes);
+	for (vblock = 0; vblock < nvblocks; vblock++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		collect_vblock(cs, vblock, lanes, nlanes);
+	}
+	flush_batch(cs);
+
+	if (BufferIsValid(cs->vmbuf))
+		ReleaseBuffer(cs->vmbuf);
+	moved = cs->moved;
+	MemoryContextDelete(cxt);
+
+	elog(DEBUG1, "phantom: compaction of \"%s\" moved %lld of %u vblocks to cold runs",
+		 RelationGetRelationName(rel), (long long) moved, nvblocks);
+	return moved;
+}
+
+/*
+ * ph_compact_candidates: see run.h.  Reads only the block map and the
+ * metapage, never a data page.
+ */
+BlockNumber
+ph_compact_candidates(Relation rel, BlockNumber limit)
+{
+	BlockNumber nvblocks = ph_nvblocks(rel);
+	BlockNumber lanes[PH_MAX_LANES];
+	int			nlanes;
+	BlockNumber vblock;
+	BlockNumber n = 0;
+
+	if (nvblocks == 0)
+		return 0;
+	nlanes = read_lanes(rel, lanes);
+	for (vblock = 0; vblock < nvblocks && n < limit; vblock++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (PhMapIsHot(ph_map_get(rel, vblock)) &&
+			!is_lane(vblock, lanes, nlanes))
+			n++;
+	}
+	return n;
+}
