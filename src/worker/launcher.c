@@ -352,5 +352,10 @@ phantom_launcher_main(Datum main_arg)
 		ResetLatch(MyLatch);
 	}
 
-	proc_exit(0);
+	/*
+	 * Exit code 1 makes the postmaster start the launcher again after
+	 * bgw_restart_time (as for a crash): terminating it is no way to turn
+	 * compaction off, phantom.compaction is.  At shutdown nothing restarts.
+	 */
+	proc_exit(1);
 }
