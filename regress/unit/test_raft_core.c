@@ -258,6 +258,86 @@ test_conf_codec(void)
 }
 
 static void
+test_codec(void)
+{
+	PhRaftMsg	m;
+	PhRaftMsg	d;
+	PhRaftEntry e[2];
+	PhRaftSnapshot snap;
+	unsigned char *buf;
+	size_t		len;
+	size_t		cut_at;
+	bool		all_rejected = true;
+	bool		no_crash = true;
+	int			i;
+
+	memset(&m, 0, sizeof(m));
+	memset(e, 0, sizeof(e));
+	memset(&snap, 0, sizeof(snap));
+	m.type = PH_RAFT_MSG_APP;
+	m.from = 1;
+	m.to = 2;
+	m.term = 9;
+	m.index = 41;
+	m.log_term = 8;
+	m.commit = 40;
+	m.context = 77;
+	m.reject = true;
+	e[0].index = 42;
+	e[0].term = 9;
+	e[0].len = 5;
+	e[0].data = "hello";
+	e[1].index = 43;
+	e[1].term = 9;
+	e[1].type = PH_RAFT_ENTRY_NOOP;
+	m.entries = e;
+	m.n_entries = 2;
+	snap.index = 40;
+	snap.term = 7;
+	snap.conf.n_voters = 2;
+	snap.conf.voters[0] = 1;
+	snap.conf.voters[1] = 2;
+	snap.len = 3;
+	snap.data = "abc";
+	m.snapshot = &snap;
+	len = ph_raft_msg_encoded_len(&m);
+	buf = malloc(len);
+	ph_raft_msg_encode(&m, buf);
+	ok(ph_raft_msg_decode(buf, len, &d) == PH_RAFT_OK &&
+	   d.type == m.type && d.from == 1 && d.to == 2 && d.term == 9 &&
+	   d.index == 41 && d.log_term == 8 && d.commit == 40 &&
+	   d.context == 77 && d.reject && !d.flag && d.n_entries == 2 &&
+	   d.entries[0].len == 5 && memcmp(d.entries[0].data, "hello", 5) == 0 &&
+	   d.entries[1].type == PH_RAFT_ENTRY_NOOP && d.entries[1].data == NULL &&
+	   d.snapshot && d.snapshot->index == 40 &&
+	   d.snapshot->conf.n_voters == 2 && d.snapshot->len == 3 &&
+	   memcmp(d.snapshot->data, "abc", 3) == 0,
+	   "message codec round trip");
+	ph_raft_msg_decoded_free(&d);
+	for (cut_at = 0; cut_at < len; cut_at++)
+		if (ph_raft_msg_decode(buf, cut_at, &d) != PH_RAFT_ERR_INVALID)
+		{
+			all_rejected = false;
+			ph_raft_msg_decoded_free(&d);
+		}
+	ok(all_rejected, "every truncated encoding is rejected");
+	/* flip bytes: decoding must fail cleanly or succeed, never overrun */
+	srand(1);
+	for (i = 0; i < 20000; i++)
+	{
+		unsigned char *c = malloc(len);
+
+		memcpy(c, buf, len);
+		c[rand() % len] ^= (unsigned char) (1 + rand() % 255);
+		if (ph_raft_msg_decode(c, len, &d) == PH_RAFT_OK)
+			ph_raft_msg_decoded_free(&d);
+		free(c);
+	}
+	ok(no_crash, "corrupted encodings are handled");
+	free(buf);
+}
+
+static void
 test_single_node(void)
 {
 	int			rc;
@@ -662,8 +742,9 @@ main(void)
 {
 	int			i;
 
-	printf("1..41\n");
+	printf("1..44\n");
 	test_conf_codec();
+	test_codec();
 	test_single_node();
 	test_election_and_replication();
 	test_prevote_and_check_quorum();
@@ -677,7 +758,7 @@ main(void)
 	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 41)
-		printf("# ran %d tests, planned 41\n", test_no);
+	if (test_no != 44)
+		printf("# ran %d tests, planned 44\n", test_no);
 	return failures ? 1 : 0;
 }

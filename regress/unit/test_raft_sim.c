@@ -670,6 +670,9 @@ net_send(const PhRaftMsg *m)
 {
 	int			copies = 1;
 	int			k;
+	size_t		len;
+	static unsigned char *wire;
+	static size_t wire_cap;
 
 	stat_msgs++;
 	if (m->to < 1 || m->to > (uint64_t) n_slots)
@@ -678,15 +681,21 @@ net_send(const PhRaftMsg *m)
 		return;
 	if (chance(fam.dup))
 		copies = 2;
+	/* every message crosses the wire codec, as it will in production */
+	len = ph_raft_msg_encoded_len(m);
+	if (len > wire_cap)
+	{
+		wire_cap = len * 2;
+		wire = xrealloc(wire, wire_cap);
+	}
+	ph_raft_msg_encode(m, wire);
 	for (k = 0; k < copies; k++)
 	{
-		PhRaftMsg  *c = ph_raft_msg_clone(m);
+		PhRaftMsg  *c = xrealloc(NULL, sizeof(PhRaftMsg));
 
-		if (c == NULL)
-		{
-			fprintf(stderr, "out of memory\n");
-			exit(2);
-		}
+		if (ph_raft_msg_decode(wire, len, c) != PH_RAFT_OK)
+			fail("codec: cannot decode an encoded %s",
+				 ph_raft_msg_type_name(m->type));
 		net_push(c, now + 1 + rn(fam.max_delay));
 	}
 }

@@ -32,7 +32,7 @@
  *
  * Not thread-safe: one host thread owns a PhRaft.
  *
- * This header and src/raft/{core,log_mem}.c use only standard C headers;
+ * This header and src/raft/{core,log_mem,codec}.c use only standard C headers;
  * they are compiled into the extension and into the unit tests.  Type
  * names avoid those of storage.h (the durable log) so both can be
  * included together.
@@ -336,5 +336,15 @@ extern bool ph_raft_conf_decode(const void *buf, uint32_t len,
 /* Deep copy / free of a message (entries and snapshot included). */
 extern PhRaftMsg *ph_raft_msg_clone(const PhRaftMsg *m);
 extern void ph_raft_msg_free(PhRaftMsg *m);
+
+/*
+ * Wire codec for the transport (src/raft/codec.c): versioned,
+ * little-endian, decoding validates every length.  A decoded message owns
+ * its entries and snapshot; release them with ph_raft_msg_decoded_free().
+ */
+extern size_t ph_raft_msg_encoded_len(const PhRaftMsg *m);
+extern void ph_raft_msg_encode(const PhRaftMsg *m, void *buf);
+extern int	ph_raft_msg_decode(const void *buf, size_t len, PhRaftMsg *out);
+extern void ph_raft_msg_decoded_free(PhRaftMsg *m);
 
 #endif							/* PHANTOM_RAFT_RAFT_H */
