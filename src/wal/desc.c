@@ -65,6 +65,16 @@ phantom_identify(uint8 info)
 	return NULL;
 }
 
+/* a physical block number, or "none" */
+static void
+desc_block(StringInfo buf, const char *label, BlockNumber blk)
+{
+	if (BlockNumberIsValid(blk))
+		appendStringInfo(buf, " %s %u", label, blk);
+	else
+		appendStringInfo(buf, " %s none", label);
+}
+
 static void
 desc_flags(StringInfo buf, uint8 flags)
 {
@@ -98,10 +108,10 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				xl_ph_new_vblock xl;
 
 				memcpy(&xl, rec, SizeOfPhNewVblock);
-				appendStringInfo(buf, "vblock %u lane %d free_head %u popped %u%s",
-								 xl.vblock,
-								 xl.lane == PH_NO_LANE ? -1 : (int) xl.lane,
-								 xl.free_head, xl.npopped,
+				appendStringInfo(buf, "vblock %u lane %d", xl.vblock,
+								 xl.lane == PH_NO_LANE ? -1 : (int) xl.lane);
+				desc_block(buf, "free_head", xl.free_head);
+				appendStringInfo(buf, " popped %u%s", xl.npopped,
 								 (xl.flags & XLPH_NEW_MAPPAGE) ? " new_map_page" : "");
 				break;
 			}
@@ -178,8 +188,9 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				xl_ph_map_cold xl;
 
 				memcpy(&xl, rec, SizeOfPhMapCold);
-				appendStringInfo(buf, "vblock %u -> run page %u, hot page freed (next %u)",
-								 xl.vblock, xl.runblk, xl.next_free);
+				appendStringInfo(buf, "vblock %u -> run page %u, hot page freed;",
+								 xl.vblock, xl.runblk);
+				desc_block(buf, "next", xl.next_free);
 				break;
 			}
 		case XLOG_PH_THAW:
@@ -187,8 +198,9 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				xl_ph_thaw	xl;
 
 				memcpy(&xl, rec, SizeOfPhThaw);
-				appendStringInfo(buf, "vblock %u from run page %u free_head %u popped %u",
-								 xl.vblock, xl.runblk, xl.free_head, xl.npopped);
+				appendStringInfo(buf, "vblock %u from run page %u", xl.vblock, xl.runblk);
+				desc_block(buf, "free_head", xl.free_head);
+				appendStringInfo(buf, " popped %u", xl.npopped);
 				break;
 			}
 		case XLOG_PH_FREE_POP:
@@ -196,8 +208,8 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				xl_ph_free_pop xl;
 
 				memcpy(&xl, rec, SizeOfPhFreePop);
-				appendStringInfo(buf, "popped %u free_head %u",
-								 xl.popped, xl.free_head);
+				appendStringInfo(buf, "popped %u", xl.popped);
+				desc_block(buf, "free_head", xl.free_head);
 				break;
 			}
 		case XLOG_PH_FREE_PUSH:
@@ -205,7 +217,7 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				xl_ph_free_push xl;
 
 				memcpy(&xl, rec, SizeOfPhFreePush);
-				appendStringInfo(buf, "next %u", xl.next_free);
+				desc_block(buf, "next", xl.next_free);
 				break;
 			}
 	}
