@@ -86,6 +86,8 @@ desc_flags(StringInfo buf, uint8 flags)
 		appendStringInfoString(buf, " old_vm_cleared");
 	if (flags & XLPH_SET_PRUNABLE)
 		appendStringInfoString(buf, " prunable");
+	if (flags & XLPH_ALL_FROZEN_SET)
+		appendStringInfoString(buf, " all_frozen_set");
 }
 
 /*

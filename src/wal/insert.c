@@ -191,8 +191,15 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 {
 	Page		page = BufferGetPage(buf);
 	Buffer		vmbuf = InvalidBuffer;
-	bool		vmclear = PageIsAllVisible(page);
 	bool		init = (PageGetMaxOffsetNumber(page) == InvalidOffsetNumber);
+
+	/*
+	 * COPY FREEZE into an empty page leaves it all-visible and all-frozen,
+	 * as heap does (the relation is new in this transaction, so nobody else
+	 * can see it before commit); otherwise an all-visible page is cleared.
+	 */
+	bool		frozen_set = init && (flags & PH_INSERT_FROZEN) != 0;
+	bool		vmclear = !frozen_set && PageIsAllVisible(page);
 	Size		need = 0;
 	OffsetNumber *offs;
 	char	   *img;
@@ -212,8 +219,10 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 		imgsize += sizeof(OffsetNumber) + sizeof(uint16) + sizeof(PhTupleWal) +
 			tuples[i]->t_len;
 	img = palloc(imgsize);
-	if (vmclear)
+	if (vmclear || frozen_set)
 		visibilitymap_pin(rel, vblock, &vmbuf);
+	if (frozen_set)
+		LockBuffer(vmbuf, BUFFER_LOCK_EXCLUSIVE);
 
 	START_CRIT_SECTION();
 	for (i = 0; i < ntuples; i++)
@@ -224,6 +233,13 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 		PageClearAllVisible(page);
 		visibilitymap_clear(rel, vblock, vmbuf, VISIBILITYMAP_VALID_BITS);
 	}
+	if (frozen_set)
+	{
+		PageSetAllVisible(page);
+		ph_vm_page_set(BufferGetPage(vmbuf), vblock,
+					   VISIBILITYMAP_ALL_VISIBLE | VISIBILITYMAP_ALL_FROZEN);
+		MarkBufferDirty(vmbuf);
+	}
 	MarkBufferDirty(buf);
 
 	if (RelationNeedsWAL(rel))
@@ -233,7 +249,9 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 
 		xlrec.vblock = vblock;
 		xlrec.ntuples = ntuples;
-		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) | (vmclear ? XLPH_VM_CLEARED : 0);
+		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) |
+			(vmclear ? XLPH_VM_CLEARED : 0) |
+			(frozen_set ? XLPH_ALL_FROZEN_SET : 0);
 
 		/* one packed image: offnum, t_len, xl_ph_tuple, extras, body */
 		p = img;
@@ -264,11 +282,17 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD |
 						   (init ? REGBUF_WILL_INIT : 0));
 		XLogRegisterBufData(0, img, p - img);
+		if (frozen_set)
+			XLogRegisterBuffer(1, vmbuf, 0);
 		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_MULTI_INSERT);
 		PageSetLSN(page, recptr);
+		if (frozen_set)
+			PageSetLSN(BufferGetPage(vmbuf), recptr);
 	}
 	END_CRIT_SECTION();
 
+	if (frozen_set)
+		LockBuffer(vmbuf, BUFFER_LOCK_UNLOCK);
 	if (BufferIsValid(vmbuf))
 		ReleaseBuffer(vmbuf);
 	pfree(offs);

@@ -29,6 +29,28 @@
 #include "phantom/wal/records.h"
 
 /*
+ * ph_check_prune_items errors out (before any change) unless every offset
+ * names a used line pointer of the page: a bad array would otherwise
+ * write line pointers past the end of the array, on the primary and in
+ * redo alike.
+ */
+static void
+ph_check_prune_items(Relation rel, Page page, BlockNumber vblock,
+					 const OffsetNumber *offs, int n)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (offs[i] < FirstOffsetNumber || offs[i] > maxoff ||
+			!ItemIdIsUsed(PageGetItemId(page, offs[i])))
+			elog(ERROR, "phantom: prune of invalid item (%u,%u) of \"%s\"",
+				 vblock, offs[i], RelationGetRelationName(rel));
+	}
+}
+
+/*
  * ph_wal_prune: see wal.h.  The caller holds a cleanup lock on buf and
  * sets the page's hint fields (pd_prune_xid, PD_PAGE_FULL) itself.
  */
@@ -43,6 +65,9 @@ ph_wal_prune(Relation rel, Buffer buf, BlockNumber vblock,
 
 	if (nredirected + ndead + nunused == 0)
 		return;
+	ph_check_prune_items(rel, page, vblock, redirected, 2 * nredirected);
+	ph_check_prune_items(rel, page, vblock, nowdead, ndead);
+	ph_check_prune_items(rel, page, vblock, nowunused, nunused);
 
 	START_CRIT_SECTION();
 	heap_page_prune_execute(buf, redirected, nredirected, nowdead, ndead,

@@ -21,6 +21,7 @@
 #include "access/heapam.h"
 #include "access/heapam_xlog.h"
 #include "access/htup_details.h"
+#include "access/visibilitymap.h"
 #include "access/xlogutils.h"
 #include "storage/bufmgr.h"
 #include "storage/standby.h"
@@ -134,6 +135,30 @@ ph_conflict(XLogReaderState *record, TransactionId xid)
 		XLogRecGetBlockTag(record, 0, &rnode, NULL, NULL);
 		ResolveRecoveryConflictWithSnapshot(xid, rnode);
 	}
+}
+
+/*
+ * redo_vm_set sets flags of vblock on the VM page registered as block_id,
+ * extending and initialising the fork as the primary's visibilitymap_pin
+ * did.
+ */
+static void
+redo_vm_set(XLogReaderState *record, uint8 block_id, BlockNumber vblock,
+			uint8 flags)
+{
+	Buffer		vmbuf;
+
+	if (XLogReadBufferForRedoExtended(record, block_id, RBM_ZERO_ON_ERROR,
+									  false, &vmbuf) == BLK_NEEDS_REDO)
+	{
+		Page		vmpage = BufferGetPage(vmbuf);
+
+		if (PageIsNew(vmpage))
+			PageInit(vmpage, BLCKSZ, 0);
+		ph_vm_page_set(vmpage, vblock, flags);
+		ph_finish(vmbuf, record);
+	}
+	ph_release(vmbuf);
 }
 
 static void
@@ -290,8 +315,13 @@ redo_multi_insert(XLogReaderState *record)
 		}
 		if (xl.flags & XLPH_VM_CLEARED)
 			PageClearAllVisible(page);
+		if (xl.flags & XLPH_ALL_FROZEN_SET)
+			PageSetAllVisible(page);
 		ph_finish(buf, record);
 	}
+	if (xl.flags & XLPH_ALL_FROZEN_SET)
+		redo_vm_set(record, 1, xl.vblock,
+					VISIBILITYMAP_ALL_VISIBLE | VISIBILITYMAP_ALL_FROZEN);
 	ph_release(buf);
 }
 
@@ -474,7 +504,6 @@ redo_visible(XLogReaderState *record)
 {
 	xl_ph_visible xl;
 	Buffer		buf;
-	Buffer		vmbuf;
 
 	memcpy(&xl, XLogRecGetData(record), SizeOfPhVisible);
 	ph_conflict(record, xl.cutoff_xid);
@@ -484,17 +513,7 @@ redo_visible(XLogReaderState *record)
 		PageSetAllVisible(BufferGetPage(buf));
 		ph_finish(buf, record);
 	}
-	if (XLogReadBufferForRedoExtended(record, 1, RBM_ZERO_ON_ERROR, false,
-									  &vmbuf) == BLK_NEEDS_REDO)
-	{
-		Page		vmpage = BufferGetPage(vmbuf);
-
-		if (PageIsNew(vmpage))
-			PageInit(vmpage, BLCKSZ, 0);
-		ph_vm_page_set(vmpage, xl.vblock, xl.vmflags);
-		ph_finish(vmbuf, record);
-	}
-	ph_release(vmbuf);
+	redo_vm_set(record, 1, xl.vblock, xl.vmflags);
 	ph_release(buf);
 }
 

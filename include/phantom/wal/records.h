@@ -45,6 +45,9 @@
 #define XLPH_OLD_VM_CLEARED		0x04	/* update: ... on the old page */
 #define XLPH_SET_PRUNABLE		0x08	/* PageSetPrunable(prune_xid) */
 #define XLPH_NEW_MAPPAGE		0x10	/* new vblock: map page is new */
+#define XLPH_ALL_FROZEN_SET		0x20	/* multi-insert (COPY FREEZE): page and
+										 * VM (block 1) set all-visible and
+										 * all-frozen */
 
 /*
  * Tuple image in WAL: this fixed part, then the optional xids named by
@@ -92,7 +95,8 @@ typedef struct xl_ph_insert
 
 /*
  * XLOG_PH_MULTI_INSERT: block 0 data page; block data is ntuples times
- * (OffsetNumber offnum, uint16 len, xl_ph_tuple, extras, len bytes).
+ * (OffsetNumber offnum, uint16 len, xl_ph_tuple, extras, body); block 1
+ * the VM page with XLPH_ALL_FROZEN_SET.
  */
 typedef struct xl_ph_multi_insert
 {
