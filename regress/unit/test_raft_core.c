@@ -56,6 +56,7 @@ opts(void)
 	o.heartbeat_tick = 1;
 	o.max_msg_entries = 2;
 	o.max_inflight = 4;
+	o.max_uncommitted = 64;
 	return o;
 }
 
@@ -344,9 +345,10 @@ test_single_node(void)
 	uint64_t	idx;
 
 	setup(1, 0);
-	tick_all(25);
+	ph_raft_campaign(nodes[1]);
+	settle();
 	ok(ph_raft_role(nodes[1]) == PH_RAFT_LEADER,
-	   "single voter elects itself");
+	   "single voter elects itself at once on ph_raft_campaign");
 	idx = propose(1, 42, &rc);
 	settle();
 	settle();
@@ -457,6 +459,51 @@ test_fast_backtracking(void)
 	ok(rejects <= 4, "fast backtracking needs few rejections");
 }
 
+/* With responses withheld, a follower gets at most max_inflight appends. */
+static void
+test_flow_control(void)
+{
+	int			rc;
+	int			i;
+	int			k;
+	int			apps = 0;
+	int			entries = 0;
+
+	setup(3, 0);
+	elect(1);
+	tick_all(2);
+	cut[2][1] = true;			/* node 2's answers are lost */
+	for (i = 0; i < 20; i++)
+	{
+		propose(1, 500 + i, &rc);
+		flush_readies();
+	}
+	for (k = 0; k < qlen; k++)
+		if (queue[k]->type == PH_RAFT_MSG_APP && queue[k]->to == 2 &&
+			queue[k]->n_entries > 0)
+		{
+			apps++;
+			entries += queue[k]->n_entries;
+		}
+	ok(apps == opts().max_inflight && entries <= apps * opts().max_msg_entries,
+	   "flow control: at most max_inflight appends in flight");
+	cut[2][1] = false;
+	settle();
+	tick_all(6);
+	{
+		PhRaftPeerStatus ps[8];
+		int			np = ph_raft_peers(nodes[1], ps, 8);
+		bool		all = np == 3;
+
+		for (k = 0; k < np; k++)
+			all = all && ps[k].voter &&
+				ps[k].match == ph_raft_last_index(nodes[1]);
+		ok(all, "ph_raft_peers reports every voter matched");
+	}
+	ok(ph_raft_applied_index(nodes[2]) == ph_raft_last_index(nodes[1]),
+	   "the follower catches up once answers flow again");
+}
+
 static void
 test_membership(void)
 {
@@ -542,6 +589,21 @@ test_read_index(void)
 	   last_read[1].index >= idx, "ReadIndex answers with the commit index");
 	ok(ph_raft_read_index(nodes[2], 1) == PH_RAFT_ERR_NOT_LEADER,
 	   "ReadIndex on a follower is refused");
+	/* with node 2 and 3 cut, proposals pile up until the limit */
+	isolate(1, true);
+	{
+		PhRaft	   *l = nodes[1];
+		int			k;
+		int			rc2 = PH_RAFT_OK;
+
+		for (k = 0; k < 1000 && rc2 == PH_RAFT_OK; k++)
+			propose(1, 900 + k, &rc2);
+		ok(rc2 == PH_RAFT_ERR_BUSY &&
+		   ph_raft_last_index(l) - ph_raft_commit_index(l) == 64,
+		   "max_uncommitted bounds the proposals a cut-off leader accepts");
+	}
+	isolate(1, false);
+	settle();
 	/* an isolated leader cannot confirm: the read fails when it steps down */
 	isolate(1, true);
 	rc = ph_raft_read_index(nodes[1], 100);
@@ -742,13 +804,14 @@ main(void)
 {
 	int			i;
 
-	printf("1..44\n");
+	printf("1..48\n");
 	test_conf_codec();
 	test_codec();
 	test_single_node();
 	test_election_and_replication();
 	test_prevote_and_check_quorum();
 	test_fast_backtracking();
+	test_flow_control();
 	test_membership();
 	test_transfer();
 	test_read_index();
@@ -758,7 +821,7 @@ main(void)
 	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 44)
-		printf("# ran %d tests, planned 44\n", test_no);
+	if (test_no != 48)
+		printf("# ran %d tests, planned 48\n", test_no);
 	return failures ? 1 : 0;
 }

@@ -1058,9 +1058,15 @@ ev_conf(void)
 	}
 	else
 	{
-		if (c->n_voters <= 2)
-			return;
-		target = c->voters[rn(c->n_voters)];
+		/* remove a learner or a voter; at times down to a single voter */
+		if (c->n_learners > 0 && chance(300))
+			target = c->learners[rn(c->n_learners)];
+		else
+		{
+			if (c->n_voters <= 1 || (c->n_voters <= 2 && chance(700)))
+				return;
+			target = c->voters[rn(c->n_voters)];
+		}
 		rc = ph_raft_conf(nodes[l].r, PH_RAFT_CONF_REMOVE, target, &idx,
 						  NULL);
 		if (rc != PH_RAFT_OK)
@@ -1311,6 +1317,7 @@ run_schedule(int family, uint64_t seed)
 	base_opts.max_msg_entries = 1 + rn(fam.leader_crash >= 10 ? 2 : 4);
 	base_opts.check_quorum = chance(800);
 	base_opts.pre_vote = chance(800);
+	base_opts.max_uncommitted = chance(500) ? 16 + rn(32) : 0;
 
 	if (setjmp(fail_jmp))
 		return false;

@@ -1280,6 +1280,15 @@ ph_raft_tick(PhRaft *r)
 	}
 }
 
+void
+ph_raft_campaign(PhRaft *r)
+{
+	if (r->in_ready)
+		return;
+	r->election_elapsed = 0;
+	hup(r, false);
+}
+
 /* ---------------------------------------------------------------------
  * Requests
  * ---------------------------------------------------------------------
@@ -1295,6 +1304,9 @@ ph_raft_propose(PhRaft *r, const void *data, uint32_t len, uint64_t *index,
 		return PH_RAFT_ERR_NOT_LEADER;
 	if (r->lead_transferee != PH_RAFT_NONE)
 		return PH_RAFT_ERR_TRANSFERRING;
+	if (r->o.max_uncommitted > 0 &&
+		ph_raft_mem_last_index(&r->log) - r->commit >= r->o.max_uncommitted)
+		return PH_RAFT_ERR_BUSY;
 	if (!append_entry(r, PH_RAFT_ENTRY_NORMAL, data, len))
 		return PH_RAFT_ERR_NOMEM;
 	if (index)
@@ -1874,6 +1886,8 @@ ph_raft_strerror(int err)
 			return "called between ready and advance";
 		case PH_RAFT_ERR_COMPACTED:
 			return "index already compacted";
+		case PH_RAFT_ERR_BUSY:
+			return "too many uncommitted entries";
 	}
 	return "unknown error";
 }

@@ -69,6 +69,7 @@
 											 * advance */
 #define PH_RAFT_ERR_COMPACTED		(-9)	/* index is covered by the
 											 * snapshot */
+#define PH_RAFT_ERR_BUSY			(-10)	/* too many uncommitted entries */
 
 /* Entry types. */
 #define PH_RAFT_ENTRY_NORMAL	0	/* opaque host payload */
@@ -204,6 +205,9 @@ typedef struct PhRaftOptions
 	bool		pre_vote;
 	bool		check_quorum;
 	uint64_t	seed;			/* for the randomized election timeout */
+	uint64_t	max_uncommitted;	/* leader refuses proposals while this
+									 * many entries are uncommitted; 0 = no
+									 * limit */
 } PhRaftOptions;
 
 /* Everything needed to (re)start a core from durable state. */
@@ -260,6 +264,12 @@ extern int	ph_raft_bootstrap(const PhRaftConfig *conf, PhRaftVoteState *hs,
 
 /* Advance the logical clock by one tick. */
 extern void ph_raft_tick(PhRaft *r);
+
+/*
+ * Start an election now (as if the election timeout fired), e.g. right
+ * after bootstrapping a one-node group.  No-op on a leader or a non-voter.
+ */
+extern void ph_raft_campaign(PhRaft *r);
 
 /* Process one message from a peer. */
 extern int	ph_raft_step(PhRaft *r, const PhRaftMsg *m);
