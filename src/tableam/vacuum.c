@@ -193,6 +193,36 @@ ph_vac_set_vm(PhVacState *vs, Buffer buf, BlockNumber vblock,
 }
 
 /*
+ * A page that is not all-visible must not say it is, neither in its header
+ * nor in the VM (index-only scans trust the VM bit).  Only a bug or a
+ * crash between two unlogged changes can leave them set; like heap, warn
+ * and clear them (the clear is a hint-like change, not WAL-logged).
+ */
+static void
+ph_vac_repair_vm(PhVacState *vs, Buffer buf, BlockNumber vblock,
+				 bool has_dead_items)
+{
+	Page		page = BufferGetPage(buf);
+	uint8		vmstatus;
+
+	vmstatus = visibilitymap_get_status(vs->rel, vblock, &vs->vmbuffer);
+	if (vmstatus != 0 && !PageIsAllVisible(page))
+	{
+		elog(WARNING, "page is not marked all-visible but visibility map bit is set in relation \"%s\" page %u",
+			 RelationGetRelationName(vs->rel), vblock);
+		ph_vm_clear(vs->rel, vblock, VISIBILITYMAP_VALID_BITS);
+	}
+	else if (PageIsAllVisible(page) && has_dead_items)
+	{
+		elog(WARNING, "page containing LP_DEAD items is marked as all-visible in relation \"%s\" page %u",
+			 RelationGetRelationName(vs->rel), vblock);
+		PageClearAllVisible(page);
+		MarkBufferDirty(buf);
+		ph_vm_clear(vs->rel, vblock, VISIBILITYMAP_VALID_BITS);
+	}
+}
+
+/*
  * First pass over one hot vblock, under a cleanup lock: prune, freeze,
  * count, collect (or, without indexes, free) LP_DEAD items, set VM bits.
  */
@@ -340,6 +370,8 @@ retry:
 	/* items still LP_DEAD keep the page from being all-visible */
 	if (all_visible && ndeadhere == 0)
 		ph_vac_set_vm(vs, buf, vblock, cutoff, all_frozen);
+	else
+		ph_vac_repair_vm(vs, buf, vblock, ndeadhere > 0);
 }
 
 /*
