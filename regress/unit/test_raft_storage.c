@@ -1265,6 +1265,20 @@ test_crash(int rounds, unsigned long long seed)
 	char		blob[64];
 	uint64_t	maybe_last = 0;
 	int			torn_seen = 0;
+	int			destructive_failed = 0;
+
+	/*
+	 * A failed truncate or compact ends the round with a crash at once; these
+	 * describe the outcomes it allows: last index >= lo_override, and the
+	 * snapshot either unchanged or (alt_i, alt_t) with last >= alt_lo.
+	 */
+	bool		crash_now = false,
+				have_lo = false,
+				have_alt = false;
+	uint64_t	lo_override = 0,
+				alt_i = 0,
+				alt_t = 0,
+				alt_lo = 0;
 	int			crashes = 0,
 				failures_here = 0,
 				faults_fired = 0,
@@ -1285,12 +1299,12 @@ test_crash(int rounds, unsigned long long seed)
 	{
 		int			nops = 1 + (int) (rnd() % 30);
 
-		for (int o = 0; o < nops && failures_here == 0; o++)
+		crash_now = have_lo = have_alt = false;
+		for (int o = 0; o < nops && failures_here == 0 && !crash_now; o++)
 		{
 			uint64_t	p = rnd() % 100;
 			int			rc = 0;
-			bool		injectable = p < 80 || p >= 93;
-			int			inject = injectable && rnd() % 10 == 0;
+			int			inject = rnd() % 10 == 0;
 
 			ops++;
 			if (inject)
@@ -1332,6 +1346,14 @@ test_crash(int rounds, unsigned long long seed)
 				rc = ph_raft_log_truncate_suffix(log, from, &err);
 				if (rc == 0)
 					last = synced = from - 1;
+				else
+				{
+					/* the truncation may or may not have happened */
+					crash_now = have_lo = true;
+					lo_override = from - 1 < synced ? from - 1 : synced;
+					if (last > maybe_last)
+						maybe_last = last;
+				}
 			}
 			else if (p < 93 && synced > snap_i)
 			{
@@ -1350,6 +1372,12 @@ test_crash(int rounds, unsigned long long seed)
 						snap_t = term;
 						last = synced = at;
 					}
+					else
+					{
+						crash_now = have_alt = true;
+						alt_i = alt_lo = at;
+						alt_t = term;
+					}
 				}
 				else
 				{
@@ -1360,6 +1388,13 @@ test_crash(int rounds, unsigned long long seed)
 						snap_i = at;
 						snap_t = cur[at];
 						synced = last;
+					}
+					else
+					{
+						crash_now = have_alt = true;
+						alt_i = at;
+						alt_t = cur[at];
+						alt_lo = last;	/* the marker implies a full sync */
 					}
 				}
 			}
@@ -1388,8 +1423,8 @@ test_crash(int rounds, unsigned long long seed)
 					diag("op failed without a fault: %s", err.message);
 					failures_here++;
 				}
-				/* after a failed log write, memory is the synced state */
-				if (p < 93 &&
+				/* after a failed append/sync, memory is the synced state */
+				if (p < 80 &&
 					(ph_raft_log_last_index(log) != synced ||
 					 ph_raft_log_synced_index(log) != synced))
 				{
@@ -1399,12 +1434,12 @@ test_crash(int rounds, unsigned long long seed)
 						 (unsigned long long) synced, err.message);
 					failures_here++;
 				}
-				if (p < 93)
+				if (p < 80)
 					last = synced;
 			}
 			else if (p < 93)
 				maybe_last = last;	/* a successful write path repaired */
-			if (last != ph_raft_log_last_index(log))
+			if (!crash_now && last != ph_raft_log_last_index(log))
 			{
 				diag("model last %llu, log last %llu (op %d)",
 					 (unsigned long long) last,
@@ -1415,6 +1450,8 @@ test_crash(int rounds, unsigned long long seed)
 
 		/* crash: forget the process state, lose unsynced bytes, reopen */
 		crashes++;
+		if (crash_now)
+			destructive_failed++;
 		ph_raft_log_close(log);
 		simulate_crash();
 		log = open_log(crash_dir, 4096);
@@ -1429,10 +1466,20 @@ test_crash(int rounds, unsigned long long seed)
 						st,
 						l = ph_raft_log_last_index(log);
 			uint64_t	hi = maybe_last > last ? maybe_last : last;
+			uint64_t	lo = have_lo ? lo_override : synced;
 			bool		hs_ok;
 
 			ph_raft_log_snapshot(log, &si, &st);
 			ph_raft_log_hard_state(log, &got);
+			if (have_alt && si == alt_i && st == alt_t)
+			{
+				/* the failed compaction's marker reached the disk */
+				snap_i = alt_i;
+				snap_t = alt_t;
+				lo = alt_lo;
+				if (hi < alt_i)
+					hi = alt_i;
+			}
 			snprintf(blob, sizeof(blob), "snap %llu", (unsigned long long) si);
 			if (!blob_is(log, si ? blob : NULL))
 			{
@@ -1445,13 +1492,13 @@ test_crash(int rounds, unsigned long long seed)
 				hs_ok |= got.term == hs_alt[k].term &&
 					got.vote == hs_alt[k].vote &&
 					got.commit == hs_alt[k].commit;
-			if (si != snap_i || st != snap_t || l < synced || l > hi ||
+			if (si != snap_i || st != snap_t || l < lo || l > hi ||
 				!hs_ok || !log_matches(log, si + 1, l, cur, 300))
 			{
-				diag("round %d: after crash snap %llu/%llu (want %llu/%llu) last %llu synced %llu model last %llu, hs term %llu (want %llu); note: %s",
+				diag("round %d: after crash snap %llu/%llu (want %llu/%llu) last %llu lower bound %llu model last %llu, hs term %llu (want %llu); note: %s",
 					 r, (unsigned long long) si, (unsigned long long) st,
 					 (unsigned long long) snap_i, (unsigned long long) snap_t,
-					 (unsigned long long) l, (unsigned long long) synced,
+					 (unsigned long long) l, (unsigned long long) lo,
 					 (unsigned long long) hi, (unsigned long long) got.term,
 					 (unsigned long long) hs.term, ph_raft_log_recovery_note(log));
 				failures_here++;
@@ -1468,8 +1515,8 @@ test_crash(int rounds, unsigned long long seed)
 	ph_raft_log_close(log);
 	ph_raft_log_set_fault_hook(NULL, NULL);
 	ok(failures_here == 0,
-	   "randomized crash test (seed %llu): %d rounds, %d ops, %d crashes (%d torn tails cut), %d injected faults",
-	   seed, rounds, ops, crashes, torn_seen, faults_fired);
+	   "randomized crash test (seed %llu): %d rounds, %d ops, %d crashes (%d torn tails cut), %d injected faults (%d in truncate/compact)",
+	   seed, rounds, ops, crashes, torn_seen, faults_fired, destructive_failed);
 	rm_dir(crash_dir);
 }
 
@@ -1477,6 +1524,12 @@ test_crash(int rounds, unsigned long long seed)
  * Throughput
  * ---------------------------------------------------------------------
  */
+static bool
+count_cb(const PhRaftLogEntry *e, void *arg)
+{
+	return true;
+}
+
 static void
 bench(int per_sync, int total, uint32_t size)
 {
@@ -1511,6 +1564,17 @@ bench(int per_sync, int total, uint32_t size)
 	ok(rc == 0, "benchmark %d entries, %d per sync", total, per_sync);
 	diag("throughput: %d records/sync, %u-byte payload: %.0f appends/s, %.0f syncs/s (%d appends in %.3f s)",
 		 per_sync, size, total / dt, (total / per_sync) / dt, total, dt);
+	if (per_sync > 1)
+	{
+		int			count = 0;
+
+		t0 = now_sec();
+		rc = ph_raft_log_read(log, 1, total + 1, (size_t) -1, count_cb, NULL,
+							  &count, &err);
+		dt = now_sec() - t0;
+		ok(rc == 0 && count == total, "benchmark read back %d entries", count);
+		diag("throughput: read %.0f entries/s (checksum verified)", count / dt);
+	}
 	ph_raft_log_close(log);
 	rm_dir(dir);
 }
