@@ -240,7 +240,7 @@ stop_server() {
 ensure_server() {
     local _
     for _ in $(seq 1 180); do
-        "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && return 0
+        "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres && return 0
         # postmaster gone (not merely in crash recovery): no use waiting
         as_user "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 || break
         sleep 1

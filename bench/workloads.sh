@@ -17,8 +17,9 @@
 #       workload <TAB> metric <TAB> unit <TAB> side <TAB> rep <TAB> value
 #   (unit "__failed__" marks a failed step, value = the error; unit
 #   "__note__" a remark).  bench/summarize.pl turns them into the table.
-# - Sizes are in MB (1 MB = 2^20 bytes); WAL bytes are
-#   pg_wal_lsn_diff(pg_current_wal_lsn(), <lsn before>), so they include
+# - Sizes are in MB (1 MB = 2^20 bytes); WAL bytes are differences of
+#   pg_current_wal_insert_lsn() (not pg_current_wal_lsn(), the write
+#   position, which lags with synchronous_commit off), so they include
 #   whatever autovacuum or the compaction workers wrote meanwhile: that is
 #   part of the cost of each table AM.
 #
@@ -44,8 +45,8 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }    # calc EXPR [DECIMALS]
 
-lsn() { qv "SELECT pg_current_wal_lsn()"; }
-wal_since() { qv "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$1')::bigint"; }
+lsn() { qv "SELECT pg_current_wal_insert_lsn()"; }
+wal_since() { qv "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$1')::bigint"; }
 
 relsize() { qv "SELECT pg_relation_size('$1')"; }
 totalsize() { qv "SELECT pg_total_relation_size('$1')"; }
@@ -67,15 +68,20 @@ check_am() {
 # settle TABLE...: VACUUM (FREEZE, ANALYZE), then phantom.compact() for
 # phantom tables: the state a table reaches when it is left alone.  Soft:
 # a failure is a note, the sizes are then measured as they are.
+# SETTLE_MOVED is then the number of vblocks phantom.compact() moved.
+SETTLE_MOVED=0
 settle() {
-    local t err
+    local t err n
+    SETTLE_MOVED=0
     for t in "$@"; do
         if ! err=$(q -c "VACUUM (FREEZE, ANALYZE) $t" 2>&1); then
             note "VACUUM $t failed: $(errline <<<"$err")"
         fi
         if [ "$AM" = phantom ]; then
-            if ! err=$(q -c "SELECT phantom.compact('$t')" 2>&1 >/dev/null); then
-                note "phantom.compact($t) failed: $(errline <<<"$err")"
+            if n=$(q -c "SELECT phantom.compact('$t')" 2>"$TMPC/settle.err"); then
+                SETTLE_MOVED=$((SETTLE_MOVED + n))
+            else
+                note "phantom.compact($t) failed: $(errline <"$TMPC/settle.err")"
             fi
         fi
     done
@@ -139,7 +145,7 @@ DECLARE
     l0 pg_lsn;
     k bigint;
 BEGIN
-    l0 := pg_current_wal_lsn();
+    l0 := pg_current_wal_insert_lsn();
     t0 := clock_timestamp();
     FOR i IN 1..$n LOOP
         k := $key;
@@ -150,7 +156,7 @@ BEGIN
     END LOOP;
     COMMIT;
     PERFORM set_config('bench.us', (extract(epoch FROM clock_timestamp() - t0) * 1e6 / $n)::numeric(20,3)::text, false);
-    PERFORM set_config('bench.wal', (pg_wal_lsn_diff(pg_current_wal_lsn(), l0) / $n)::numeric(20,1)::text, false);
+    PERFORM set_config('bench.wal', (pg_wal_lsn_diff(pg_current_wal_insert_lsn(), l0) / $n)::numeric(20,1)::text, false);
 END
 \$bench\$" -c "SELECT current_setting('bench.us') || ' ' || current_setting('bench.wal')"
 }
@@ -276,6 +282,7 @@ w1_copy() {                     # w1_copy LABEL PK(0|1)
     t0=$(now)
     settle w1
     emit "$label: VACUUM FREEZE (+compact) time" s "$(since "$t0")"
+    [ "$AM" != phantom ] || emit "$label: vblocks moved by compact" n "$SETTLE_MOVED"
     emit "$label: table size settled" MB "$(mb "$(relsize w1)")"
     emit "$label: total size settled" MB "$(mb "$(totalsize w1)")"
     qv "DROP TABLE w1" >/dev/null
@@ -551,6 +558,7 @@ W6_setup() {
     qv "COPY w6 FROM '$csv' (FORMAT csv)" >/dev/null
     emit "setup: COPY time" s "$(since "$t0")"
     settle w6
+    [ "$AM" != phantom ] || emit "setup: vblocks moved by compact" n "$SETTLE_MOVED"
     emit "setup: table size settled" MB "$(mb "$(relsize w6)")"
     emit "setup: total size settled" MB "$(mb "$(totalsize w6)")"
     pgbench_init_soft "$BENCH_W6_SCALE"
