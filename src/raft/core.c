@@ -31,6 +31,11 @@
  *	- at most one uncommitted config entry exists in a leader's log, and a
  *	  leader proposes one only after committing an entry of its own term.
  *
+ * Companion files: log_mem.c (the in-memory log, config codec),
+ * progress.c (per-follower flow control), codec.c (wire format),
+ * status.c (construction helpers, introspection).  Shared internals are in
+ * raft_int.h.
+ *
  * No locking: one host thread owns a PhRaft.
  *
  * src/raft/core.c
@@ -41,96 +46,6 @@
 #include <string.h>
 
 #include "raft_int.h"
-
-#define MAX_INFLIGHT 64
-
-typedef enum ProgressState
-{
-	PR_PROBE = 0,				/* one AppendEntries at a time to find the
-								 * match point */
-	PR_REPLICATE,				/* streaming, up to max_inflight messages */
-	PR_SNAPSHOT					/* snapshot sent; waiting for it to land */
-} ProgressState;
-
-/* The leader's view of one member's log. */
-typedef struct Progress
-{
-	uint64_t	id;
-	bool		voter;
-	ProgressState state;
-	uint64_t	match;			/* highest index known to match ours */
-	uint64_t	next;			/* next index to send */
-	bool		probe_sent;		/* PROBE: waiting for a response */
-	uint64_t	pending_snapshot;	/* SNAPSHOT: index of the snapshot sent */
-	int			snap_elapsed;	/* SNAPSHOT: ticks since it was sent */
-	bool		recent_active;	/* heard from it this election timeout */
-	uint64_t	read_ack;		/* highest ReadIndex round it confirmed */
-	uint64_t	infl[MAX_INFLIGHT]; /* last index of each message in flight */
-	int			infl_start;
-	int			infl_count;
-} Progress;
-
-/* A ReadIndex request waiting for its heartbeat round. */
-typedef struct PendingRead
-{
-	uint64_t	ctx;
-	uint64_t	index;
-	uint64_t	seq;
-} PendingRead;
-
-struct PhRaft
-{
-	uint64_t	id;
-	PhRaftOptions o;
-
-	/* Raft state */
-	uint64_t	term;
-	uint64_t	vote;
-	uint64_t	commit;
-	uint64_t	applied;
-	PhRaftRole	role;
-	uint64_t	lead;
-	PhRaftMemLog log;
-	PhRaftConfig conf;
-	uint64_t	conf_index;		/* log index conf came from, or snapshot's */
-	PhRaftSnapshot snap;		/* latest snapshot (index 0: none) */
-	bool		snap_pending;	/* snap received, not yet handed to host */
-
-	/* timers */
-	int			election_elapsed;
-	int			heartbeat_elapsed;
-	int			randomized_timeout;
-	uint64_t	rng;
-
-	/* elections */
-	uint64_t	vote_from[PH_RAFT_MAX_NODES];
-	bool		vote_granted[PH_RAFT_MAX_NODES];
-	int			n_votes;
-
-	/* leader state */
-	Progress	prs[PH_RAFT_MAX_NODES];
-	int			n_prs;
-	uint64_t	lead_transferee;
-	PendingRead *pending_reads;
-	int			n_pending_reads;
-	int			cap_pending_reads;
-	uint64_t	read_seq;
-
-	/* outputs */
-	PhRaftMsg  *msgs;
-	size_t		n_msgs;
-	size_t		cap_msgs;
-	PhRaftReadState *reads_out;
-	size_t		n_reads_out;
-	size_t		cap_reads_out;
-	PhRaftVoteState prev_hs;	/* last hard state handed to the host */
-
-	/* between ready and advance */
-	bool		in_ready;
-	uint64_t	rd_stable;
-	uint64_t	rd_applied;
-	PhRaftVoteState rd_hs;
-};
 
 static void become_follower(PhRaft *r, uint64_t term, uint64_t lead);
 static bool send_append(PhRaft *r, Progress *pr, bool send_if_empty);
@@ -250,142 +165,6 @@ fail_pending_reads(PhRaft *r)
 }
 
 /* ---------------------------------------------------------------------
- * Progress (flow control)
- * ---------------------------------------------------------------------
- */
-
-static int
-max_inflight(const PhRaft *r)
-{
-	return r->o.max_inflight;
-}
-
-static void
-pr_reset(PhRaft *r, Progress *pr)
-{
-	pr->state = PR_PROBE;
-	pr->match = 0;
-	pr->next = ph_raft_mem_last_index(&r->log) + 1;
-	pr->probe_sent = false;
-	pr->pending_snapshot = 0;
-	pr->snap_elapsed = 0;
-	pr->recent_active = false;
-	pr->read_ack = 0;
-	pr->infl_start = pr->infl_count = 0;
-}
-
-static void
-pr_become_probe(Progress *pr)
-{
-	if (pr->state == PR_SNAPSHOT)
-	{
-		uint64_t	ps = pr->pending_snapshot;
-
-		pr->next = (pr->match + 1 > ps + 1) ? pr->match + 1 : ps + 1;
-	}
-	else
-		pr->next = pr->match + 1;
-	pr->state = PR_PROBE;
-	pr->probe_sent = false;
-	pr->pending_snapshot = 0;
-	pr->infl_start = pr->infl_count = 0;
-}
-
-static void
-pr_become_replicate(Progress *pr)
-{
-	pr->state = PR_REPLICATE;
-	pr->next = pr->match + 1;
-	pr->probe_sent = false;
-	pr->pending_snapshot = 0;
-	pr->infl_start = pr->infl_count = 0;
-}
-
-static bool
-pr_paused(const PhRaft *r, const Progress *pr)
-{
-	switch (pr->state)
-	{
-		case PR_PROBE:
-			return pr->probe_sent;
-		case PR_REPLICATE:
-			return pr->infl_count >= max_inflight(r);
-		case PR_SNAPSHOT:
-			return true;
-	}
-	return true;
-}
-
-/* Forget the in-flight messages whose last index is <= index. */
-static void
-pr_free_inflight_to(Progress *pr, uint64_t index)
-{
-	while (pr->infl_count > 0 && pr->infl[pr->infl_start] <= index)
-	{
-		pr->infl_start = (pr->infl_start + 1) % MAX_INFLIGHT;
-		pr->infl_count--;
-	}
-}
-
-static void
-pr_add_inflight(Progress *pr, uint64_t last)
-{
-	pr->infl[(pr->infl_start + pr->infl_count) % MAX_INFLIGHT] = last;
-	pr->infl_count++;
-}
-
-/* An acceptance up to index: true if it taught us something new. */
-static bool
-pr_maybe_update(Progress *pr, uint64_t index)
-{
-	bool		updated = false;
-
-	if (pr->match < index)
-	{
-		pr->match = index;
-		pr->probe_sent = false;
-		updated = true;
-	}
-	if (pr->next < index + 1)
-		pr->next = index + 1;
-	return updated;
-}
-
-/*
- * A rejection of the AppendEntries whose previous entry was "rejected".
- * The follower suggests (hint, hint_term): its log has no entry matching
- * ours above hint.  We skip our entries above the last one of ours whose
- * term is <= hint_term too (fast backtracking by term).  Stale rejections
- * are ignored.  Returns true if next moved and a new probe should go out.
- */
-static bool
-pr_maybe_decr(PhRaft *r, Progress *pr, uint64_t rejected, uint64_t hint,
-			  uint64_t hint_term)
-{
-	uint64_t	nn;
-
-	if (pr->state == PR_REPLICATE)
-	{
-		if (rejected <= pr->match)
-			return false;
-		pr->next = pr->match + 1;
-		return true;
-	}
-	if (pr->next == 0 || pr->next - 1 != rejected)
-		return false;
-	if (hint_term > 0)
-		hint = ph_raft_mem_find_conflict_by_term(&r->log, hint, hint_term);
-	nn = hint + 1;
-	if (nn > rejected)
-		nn = rejected;
-	if (nn < pr->match + 1)
-		nn = pr->match + 1;
-	pr->next = nn;
-	pr->probe_sent = false;
-	return true;
-}
-
-/* ---------------------------------------------------------------------
  * Config
  * ---------------------------------------------------------------------
  */
@@ -420,7 +199,7 @@ sync_progress(PhRaft *r)
 		{
 			memset(pr, 0, sizeof(*pr));
 			pr->id = id;
-			pr_reset(r, pr);
+			ph_raft_pr_reset(r, pr);
 			if (id == r->id)
 				pr->match = r->log.stable;
 		}
@@ -510,7 +289,7 @@ reset(PhRaft *r, uint64_t term)
 	r->lead_transferee = PH_RAFT_NONE;
 	fail_pending_reads(r);
 	for (i = 0; i < r->n_prs; i++)
-		pr_reset(r, &r->prs[i]);
+		ph_raft_pr_reset(r, &r->prs[i]);
 }
 
 static void
@@ -566,7 +345,7 @@ become_leader(PhRaft *r)
 	r->lead = r->id;
 	sync_progress(r);
 	for (i = 0; i < r->n_prs; i++)
-		pr_reset(r, &r->prs[i]);
+		ph_raft_pr_reset(r, &r->prs[i]);
 	self = progress(r, r->id);
 	if (self)
 	{
@@ -727,7 +506,7 @@ send_append(PhRaft *r, Progress *pr, bool send_if_empty)
 	uint64_t	hi;
 	uint64_t	i;
 
-	if (pr->id == r->id || pr_paused(r, pr))
+	if (pr->id == r->id || ph_raft_pr_paused(r, pr))
 		return false;
 	if (pr->next > last + 1)
 		pr->next = last + 1;
@@ -781,7 +560,7 @@ send_append(PhRaft *r, Progress *pr, bool send_if_empty)
 	if (pr->state == PR_REPLICATE && m.n_entries > 0)
 	{
 		pr->next = hi + 1;
-		pr_add_inflight(pr, hi);
+		ph_raft_pr_add_inflight(pr, hi);
 	}
 	else if (pr->state == PR_PROBE)
 		pr->probe_sent = true;
@@ -900,22 +679,22 @@ leader_handle_app_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
 	pr->recent_active = true;
 	if (m->reject)
 	{
-		if (pr_maybe_decr(r, pr, m->index, m->reject_hint, m->hint_term))
+		if (ph_raft_pr_maybe_decr(r, pr, m->index, m->reject_hint, m->hint_term))
 		{
 			if (pr->state == PR_REPLICATE)
-				pr_become_probe(pr);
+				ph_raft_pr_become_probe(pr);
 			send_append(r, pr, true);
 		}
 		return;
 	}
-	if (!pr_maybe_update(pr, m->index))
+	if (!ph_raft_pr_maybe_update(pr, m->index))
 		return;
 	if (pr->state == PR_PROBE)
-		pr_become_replicate(pr);
+		ph_raft_pr_become_replicate(pr);
 	else if (pr->state == PR_SNAPSHOT && pr->match >= pr->pending_snapshot)
-		pr_become_replicate(pr);
+		ph_raft_pr_become_replicate(pr);
 	else if (pr->state == PR_REPLICATE)
-		pr_free_inflight_to(pr, pr->match);
+		ph_raft_pr_free_inflight_to(pr, pr->match);
 	if (maybe_commit(r))
 		bcast_append(r);
 	while (send_append(r, pr, false))
@@ -930,7 +709,7 @@ leader_handle_heartbeat_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
 {
 	pr->recent_active = true;
 	pr->probe_sent = false;
-	if (pr->state == PR_REPLICATE && pr->infl_count >= max_inflight(r))
+	if (pr->state == PR_REPLICATE && pr->infl_count >= r->o.max_inflight)
 	{
 		/* one message may have been lost; let one more through */
 		pr->infl_start = (pr->infl_start + 1) % MAX_INFLIGHT;
@@ -1237,7 +1016,7 @@ tick_leader(PhRaft *r)
 		/* a snapshot lost in transit must not stall the follower forever */
 		if (pr->state == PR_SNAPSHOT &&
 			++pr->snap_elapsed >= 2 * r->o.election_tick)
-			pr_become_probe(pr);
+			ph_raft_pr_become_probe(pr);
 	}
 	if (r->election_elapsed >= r->o.election_tick)
 	{
@@ -1589,19 +1368,6 @@ ph_raft_advance(PhRaft *r)
  * ---------------------------------------------------------------------
  */
 
-void
-ph_raft_default_options(PhRaftOptions *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->election_tick = 10;
-	o->heartbeat_tick = 1;
-	o->max_inflight = 16;
-	o->max_msg_entries = 64;
-	o->pre_vote = true;
-	o->check_quorum = true;
-	o->seed = 1;
-}
-
 PhRaft *
 ph_raft_new(const PhRaftInit *init, int *err)
 {
@@ -1694,200 +1460,4 @@ ph_raft_free(PhRaft *r)
 	free(r->snap.data);
 	ph_raft_mem_free(&r->log);
 	free(r);
-}
-
-int
-ph_raft_bootstrap(const PhRaftConfig *conf, PhRaftVoteState *hs,
-				  PhRaftEntry *entry)
-{
-	if (conf->n_voters < 1 || conf->n_voters + conf->n_learners >
-		PH_RAFT_MAX_NODES)
-		return PH_RAFT_ERR_INVALID;
-	memset(entry, 0, sizeof(*entry));
-	entry->index = 1;
-	entry->term = 1;
-	entry->type = PH_RAFT_ENTRY_CONFIG;
-	entry->len = ph_raft_conf_encoded_len(conf);
-	entry->data = malloc(entry->len);
-	if (entry->data == NULL)
-		return PH_RAFT_ERR_NOMEM;
-	ph_raft_conf_encode(conf, entry->data);
-	hs->term = 1;
-	hs->vote = PH_RAFT_NONE;
-	hs->commit = 1;
-	return PH_RAFT_OK;
-}
-
-/* ---------------------------------------------------------------------
- * Introspection
- * ---------------------------------------------------------------------
- */
-
-uint64_t
-ph_raft_id(const PhRaft *r)
-{
-	return r->id;
-}
-
-PhRaftRole
-ph_raft_role(const PhRaft *r)
-{
-	return r->role;
-}
-
-uint64_t
-ph_raft_term(const PhRaft *r)
-{
-	return r->term;
-}
-
-uint64_t
-ph_raft_leader(const PhRaft *r)
-{
-	return r->lead;
-}
-
-uint64_t
-ph_raft_commit_index(const PhRaft *r)
-{
-	return r->commit;
-}
-
-uint64_t
-ph_raft_applied_index(const PhRaft *r)
-{
-	return r->applied;
-}
-
-uint64_t
-ph_raft_first_index(const PhRaft *r)
-{
-	return r->log.snap_index + 1;
-}
-
-uint64_t
-ph_raft_last_index(const PhRaft *r)
-{
-	return ph_raft_mem_last_index(&r->log);
-}
-
-uint64_t
-ph_raft_term_at(const PhRaft *r, uint64_t index)
-{
-	return ph_raft_mem_term(&r->log, index);
-}
-
-const PhRaftEntry *
-ph_raft_entry_at(const PhRaft *r, uint64_t index)
-{
-	return ph_raft_mem_entry(&r->log, index);
-}
-
-const PhRaftConfig *
-ph_raft_config(const PhRaft *r)
-{
-	return &r->conf;
-}
-
-const PhRaftSnapshot *
-ph_raft_snapshot(const PhRaft *r)
-{
-	return &r->snap;
-}
-
-int
-ph_raft_peers(const PhRaft *r, PhRaftPeerStatus *out, int max)
-{
-	int			i;
-	int			n = 0;
-
-	if (r->role != PH_RAFT_LEADER)
-		return 0;
-	for (i = 0; i < r->n_prs && n < max; i++)
-	{
-		out[n].id = r->prs[i].id;
-		out[n].voter = r->prs[i].voter;
-		out[n].match = r->prs[i].match;
-		out[n].next = r->prs[i].next;
-		out[n].recent_active = r->prs[i].recent_active;
-		n++;
-	}
-	return n;
-}
-
-const char *
-ph_raft_role_name(PhRaftRole role)
-{
-	switch (role)
-	{
-		case PH_RAFT_FOLLOWER:
-			return "follower";
-		case PH_RAFT_PRECANDIDATE:
-			return "precandidate";
-		case PH_RAFT_CANDIDATE:
-			return "candidate";
-		case PH_RAFT_LEADER:
-			return "leader";
-	}
-	return "?";
-}
-
-const char *
-ph_raft_msg_type_name(PhRaftMsgType t)
-{
-	switch (t)
-	{
-		case PH_RAFT_MSG_APP:
-			return "App";
-		case PH_RAFT_MSG_APP_RESP:
-			return "AppResp";
-		case PH_RAFT_MSG_VOTE:
-			return "Vote";
-		case PH_RAFT_MSG_VOTE_RESP:
-			return "VoteResp";
-		case PH_RAFT_MSG_PREVOTE:
-			return "PreVote";
-		case PH_RAFT_MSG_PREVOTE_RESP:
-			return "PreVoteResp";
-		case PH_RAFT_MSG_HEARTBEAT:
-			return "Heartbeat";
-		case PH_RAFT_MSG_HEARTBEAT_RESP:
-			return "HeartbeatResp";
-		case PH_RAFT_MSG_SNAP:
-			return "Snap";
-		case PH_RAFT_MSG_TIMEOUT_NOW:
-			return "TimeoutNow";
-	}
-	return "?";
-}
-
-const char *
-ph_raft_strerror(int err)
-{
-	switch (err)
-	{
-		case PH_RAFT_OK:
-			return "ok";
-		case PH_RAFT_ERR_NOT_LEADER:
-			return "not the leader";
-		case PH_RAFT_ERR_TRANSFERRING:
-			return "leadership transfer in progress";
-		case PH_RAFT_ERR_CONF_PENDING:
-			return "a membership change is still pending";
-		case PH_RAFT_ERR_INVALID:
-			return "invalid argument";
-		case PH_RAFT_ERR_NOT_READY:
-			return "leader has not committed an entry of its term yet";
-		case PH_RAFT_ERR_NOT_CAUGHT_UP:
-			return "learner has not caught up";
-		case PH_RAFT_ERR_NOMEM:
-			return "out of memory";
-		case PH_RAFT_ERR_IN_READY:
-			return "called between ready and advance";
-		case PH_RAFT_ERR_COMPACTED:
-			return "index already compacted";
-		case PH_RAFT_ERR_BUSY:
-			return "too many uncommitted entries";
-	}
-	return "unknown error";
 }
