@@ -215,8 +215,12 @@ redo_new_vblock(XLogReaderState *record)
 		meta->nvblocks = xl.vblock + 1;
 		if (xl.lane != PH_NO_LANE && xl.lane < PH_MAX_LANES)
 			meta->lanes[xl.lane] = xl.vblock;
-		meta->free_head = xl.free_head;
-		meta->nfree -= xl.npopped;
+		/* free_head is meaningful only if pages were popped */
+		if (xl.npopped > 0)
+		{
+			meta->free_head = xl.free_head;
+			meta->nfree -= xl.npopped;
+		}
 		ph_finish(metabuf, record);
 	}
 	ph_release(databuf);
@@ -574,8 +578,11 @@ redo_thaw(XLogReaderState *record)
 	{
 		PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(metabuf));
 
-		meta->free_head = xl.free_head;
-		meta->nfree -= xl.npopped;
+		if (xl.npopped > 0)
+		{
+			meta->free_head = xl.free_head;
+			meta->nfree -= xl.npopped;
+		}
 		ph_finish(metabuf, record);
 	}
 	ph_release(hotbuf);

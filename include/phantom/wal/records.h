@@ -73,7 +73,9 @@ typedef struct xl_ph_tuple
 typedef struct xl_ph_new_vblock
 {
 	BlockNumber vblock;
-	BlockNumber free_head;		/* metapage free_head afterwards */
+	BlockNumber free_head;		/* metapage free_head afterwards; only
+								 * meaningful if npopped > 0 (pushes may
+								 * have moved it meanwhile otherwise) */
 	uint16		npopped;		/* pages taken off the free list */
 	uint16		lane;			/* lane that now inserts into vblock, or
 								 * PH_NO_LANE */
