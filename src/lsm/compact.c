@@ -17,25 +17,28 @@
  *	  1. collect: under a share lock (exclusive if it must freeze first),
  *	     check the page is settled, copy its image and LSN and compress it
  *	     into a frame of the run page being built in memory;
- *	  2. flush, when the run page is full: re-pin every hot page of the
- *	     batch and take its cleanup lock without waiting; a page that is
- *	     busy, changed since its image was taken, or became an insertion
- *	     lane is left hot.  The run page is rebuilt from the frames of the
- *	     pages still held (so a run page never carries garbage when
- *	     written), allocated (ph_page_alloc), filled and logged with a
- *	     full-page image in one critical section, and then every held
- *	     vblock is switched to it (ph_map_set_cold frees the hot page).
- *	     If no page is held, nothing is allocated.
+ *	  2. flush, when the run page is full: allocate the run page
+ *	     (ph_page_alloc, before any hot page is locked: it takes the
+ *	     relation extension lock), re-pin every hot page of the batch and
+ *	     take its cleanup lock without waiting; a page that is busy,
+ *	     changed since its image was taken, or became an insertion lane is
+ *	     left hot.  The run page is rebuilt from the frames of the pages
+ *	     still held (so a run page never carries garbage when written),
+ *	     filled and logged with a full-page image in one critical section,
+ *	     and then every held vblock is switched to it (ph_map_set_cold
+ *	     frees the hot page).  If no page is held, the run page goes back
+ *	     to the free list (ph_page_free).
  *
  *	  Locking: the caller holds ShareUpdateExclusiveLock on the relation,
  *	  so no other compaction or VACUUM runs and a hot vblock cannot move
  *	  under us (only thaw moves vblocks, and only cold ones); inserts,
  *	  updates, deletes and scans run concurrently.  Buffer locks are taken
- *	  one page at a time, except in a flush, which holds the cleanup locks
- *	  of at most PH_COMPACT_MAX_FRAMES hot pages while it allocates the run
- *	  page and switches the map (the storage module takes the map page,
- *	  the free page and the metapage; nobody waits for a hot page's content
- *	  lock while holding a map lock).
+ *	  one page at a time, except in a flush, which holds the fresh run page
+ *	  and the cleanup locks of at most PH_COMPACT_MAX_FRAMES hot pages,
+ *	  all acquired without waiting, while it switches the map
+ *	  (ph_map_set_cold then takes map page and metapage, which follow hot
+ *	  pages in the lock order of docs/storage.md; nobody waits for a hot
+ *	  page's content lock while holding a map lock).
  *
  *	  Memory: a context per compaction, and a batch context reset after
  *	  each run page.
@@ -283,7 +286,19 @@ flush_batch(PhCompactState *cs)
 	if (cs->nitems == 0)
 		return;
 
-	/* Take the cleanup lock of every hot page that is still as we saw it. */
+	/*
+	 * Allocate the run page first: ph_page_alloc takes the relation
+	 * extension lock, which must not be requested while holding content
+	 * locks on hot pages (lock order of storage.md).  The page is fresh,
+	 * hence unreachable by anyone else while we hold it.
+	 */
+	runbuf = ph_page_alloc(rel);
+	runblk = BufferGetBlockNumber(runbuf);
+
+	/*
+	 * Take the cleanup lock of every hot page that is still as we saw it,
+	 * without waiting (so holding several at once cannot deadlock).
+	 */
 	for (i = 0; i < cs->nitems; i++)
 	{
 		PhCompactItem *it = &cs->items[i];
@@ -334,9 +349,14 @@ flush_batch(PhCompactState *cs)
 	}
 
 	if (nheld == 0)
+	{
+		/* every page changed meanwhile: give the run page back */
+		ph_page_free(rel, runbuf);
+		UnlockReleaseBuffer(runbuf);
 		goto done;
+	}
 
-	/* Rebuild the run page from the frames we hold. */
+	/* Build the run page from the frames of the pages we hold. */
 	ph_run_page_init(runpage);
 	for (i = 0; i < cs->nitems; i++)
 	{
@@ -348,8 +368,6 @@ flush_batch(PhCompactState *cs)
 				 it->vblock);
 	}
 
-	runbuf = ph_page_alloc(rel);
-	runblk = BufferGetBlockNumber(runbuf);
 	START_CRIT_SECTION();
 	memcpy(BufferGetPage(runbuf), runpage, BLCKSZ);
 	MarkBufferDirty(runbuf);
