@@ -25,7 +25,10 @@ GetOptions('raw=s' => \$raw, 'meta=s' => \$meta, 'csv=s' => \$csv, 'json=s' => \
            'am-a=s' => \$am_a, 'am-b=s' => \$am_b) or die "usage: see header\n";
 die "summarize.pl: --raw is required\n" unless $raw;
 
-my (@order, %rows, @notes, %seen_note);
+# @order: row keys in display order.  A row first seen on one side only
+# (e.g. a phantom-only metric, or a step that failed on one side) goes
+# right after the row that side's same run emitted just before it.
+my (@order, %rows, @notes, %seen_note, %last);
 open(my $in, '<:encoding(UTF-8)', $raw) or die "summarize.pl: $raw: $!\n";
 while (my $line = <$in>) {
     chomp $line;
@@ -39,13 +42,21 @@ while (my $line = <$in>) {
         next;
     }
     my $key = "$w\t$metric";
+    my $run = "$w\t$side\t$rep";
     unless ($rows{$key}) {
-        push @order, $key;
+        my $after = $last{$run};
+        my ($pos) = defined $after ? grep { $order[$_] eq $after } 0 .. $#order : ();
+        if (defined $pos) {
+            splice @order, $pos + 1, 0, $key;
+        } else {
+            push @order, $key;
+        }
         $rows{$key} = { workload => $w, metric => $metric,
                         unit => ($unit eq '__failed__' ? '' : $unit),
                         failrow => ($unit eq '__failed__' ? 1 : 0),
                         A => [], B => [], fail_A => [], fail_B => [] };
     }
+    $last{$run} = $key;
     my $r = $rows{$key};
     if ($unit eq '__failed__') {
         $r->{failrow} = 1;
@@ -55,6 +66,21 @@ while (my $line = <$in>) {
     }
 }
 close $in;
+
+# A failed step's row goes just before the first row of its own metrics
+# ("<step label>: ..."), when there is one.
+my @failrows = map { "$_" } grep { $rows{$_}{failrow} } @order;
+for my $key (@failrows) {
+    my ($w, $label) = split /\t/, $key, 2;
+    my @rest = grep { $_ ne $key } @order;
+    my ($pos) = grep {
+        my ($w2, $m2) = split /\t/, $rest[$_], 2;
+        $w2 eq $w && index($m2, "$label:") == 0
+    } 0 .. $#rest;
+    next unless defined $pos;
+    splice @rest, $pos, 0, $key;
+    @order = @rest;
+}
 
 # Runs per side and workload (to say "failed in k of n runs").
 my %runs;
@@ -75,6 +101,7 @@ sub fmt {
     my $x = shift;
     return '-' unless defined $x;
     my $a = abs $x;
+    return sprintf('%d', $x) if $x == int($x) && $a < 1e15;
     return sprintf('%.0f', $x) if $a >= 1000;
     return sprintf('%.1f', $x) if $a >= 100;
     return sprintf('%.2f', $x) if $a >= 1;
