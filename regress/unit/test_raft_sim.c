@@ -696,7 +696,9 @@ net_send(const PhRaftMsg *m)
 		if (ph_raft_msg_decode(wire, len, c) != PH_RAFT_OK)
 			fail("codec: cannot decode an encoded %s",
 				 ph_raft_msg_type_name(m->type));
-		net_push(c, now + 1 + rn(fam.max_delay));
+		/* now and then a message is held back for a long time */
+		net_push(c, now + 1 + rn(fam.max_delay) +
+				 (fam.drop && chance(20) ? (uint64_t) rn(60) : 0));
 	}
 }
 
