@@ -326,6 +326,7 @@ say "all workloads done in $(( T_END - T_START )) s ($(( (T_END - T_START + 30) 
 {
     cat "$RES/header.txt"
     echo "elapsed: $(( T_END - T_START )) s; load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
+    grep -E '\] W[1-6] done in' "$LOG" | sed 's/^\[[^]]*\] /  /'
 } >"$RES/meta.txt"
 perl "$BENCH_DIR/summarize.pl" --raw "$RAW" --meta "$RES/meta.txt" \
     --am-a "$AM_A" --am-b "$AM_B" --csv "$RES/results.csv" --json "$RES/results.json" |

@@ -229,7 +229,8 @@ set_side() {                    # set_side A|B
 # run_workload W: optional per-side setup (W_setup), then REPS runs of
 # each side alternately (A, B, A, B, ...), then optional teardown.
 run_workload() {
-    local w=$1 rep side
+    local w=$1 rep side t0
+    t0=$(date +%s)
     CUR_W=$w
     say "$w: $(desc_"$w")"
     if declare -F "${w}_setup" >/dev/null; then
@@ -254,6 +255,7 @@ run_workload() {
             (set -e; "${w}_teardown") >>"$LOG" 2>&1
         done
     fi
+    say "$w done in $(( $(date +%s) - t0 )) s (estimated $(est_"$w") s)"
 }
 
 # ================================================================== W1
