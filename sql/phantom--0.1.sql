@@ -27,3 +27,14 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION phantom.compact(regclass) IS
 'moves the settled hot pages of a phantom table into compressed cold runs; returns the number of pages moved';
 REVOKE ALL ON FUNCTION phantom.compact(regclass) FROM PUBLIC;
+
+CREATE FUNCTION phantom_internal.storage_info(rel regclass,
+	OUT nvblocks bigint, OUT hot_vblocks bigint, OUT cold_vblocks bigint,
+	OUT run_pages bigint, OUT map_pages integer, OUT free_pages bigint,
+	OUT physical_pages bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'phantom_storage_info'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION phantom_internal.storage_info(regclass) IS
+'physical state of a phantom table: virtual blocks hot and cold, run, map and free pages, pages in the main fork';
+REVOKE ALL ON FUNCTION phantom_internal.storage_info(regclass) FROM PUBLIC;

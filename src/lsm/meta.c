@@ -395,8 +395,8 @@ ph_alloc_apply(PhAlloc *a, Page metapage)
  * ph_page_alloc: see storage.h.  A page from the free list is taken off it
  * with an XLOG_PH_FREE_POP record; an extended page needs no record.  If
  * the caller crashes before logging the page, the page is leaked (never
- * reused) but nothing is corrupted.  May be called while holding locks on
- * fresh pages only.
+ * reused) but nothing is corrupted.  See storage.h for the locks the
+ * caller may hold.
  */
 Buffer
 ph_page_alloc(Relation rel)

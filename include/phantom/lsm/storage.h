@@ -176,7 +176,17 @@ extern Buffer ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
  * ph_page_alloc returns a new physical page (from the free list, or by
  * extending the relation), pinned and exclusively locked, not initialised
  * and not yet WAL-logged: the caller initialises it and logs it with
- * ph_wal_new_page (or log_newpage_buffer) in its own critical section.
+ * log_newpage_buffer(buf, true) in its own critical section (a crash in
+ * between leaks the page, nothing worse).  It waits for the relation
+ * extension lock, so the caller may hold content locks only on fresh pages
+ * and on hot pages it holds cleanup locks on (compaction): no holder of the
+ * extension lock ever waits for a hot page's content lock.
+ *
+ * Run pages are never freed by the thaw path: a thawed frame just stops
+ * being referenced by the map.  Retiring a run page whose frames are all
+ * unreferenced (ph_page_free) is compaction's job, and it must make sure no
+ * map entry can still be switched to that page (a run page being filled by
+ * ph_map_set_cold calls has unreferenced frames that are not dead).
  *
  * ph_map_set_cold switches vblock from its hot page (hotbuf, which the
  * caller holds with a cleanup lock) to the run page runblk, puts the old
