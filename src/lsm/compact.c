@@ -94,6 +94,7 @@ typedef struct PhCompactState
 	PhCompactItem items[PH_COMPACT_MAX_FRAMES];
 	int			nitems;
 	MemoryContext batchcxt;
+	XLogRecPtr	lsn_limit;		/* skip pages changed at or after it */
 	int64		moved;
 } PhCompactState;
 
@@ -433,6 +434,14 @@ collect_vblock(PhCompactState *cs, BlockNumber vblock,
 	page = BufferGetPage(buf);
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	if (!XLogRecPtrIsInvalid(cs->lsn_limit) &&
+		PageGetLSN(page) >= cs->lsn_limit)
+	{
+		/* changed recently: likely to change again, leave it hot */
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		ph_page_close(&pg);
+		return;
+	}
 	settle = classify_page(cs, buf, vblock);
 	if (settle == PH_SETTLED &&
 		(!PageIsAllVisible(page) || !VM_ALL_FROZEN(rel, vblock, &cs->vmbuf)))
@@ -492,6 +501,15 @@ collect_vblock(PhCompactState *cs, BlockNumber vblock,
 int64
 ph_compact_relation(Relation rel)
 {
+	return ph_compact_relation_older(rel, InvalidXLogRecPtr);
+}
+
+/*
+ * ph_compact_relation_older: see run.h.
+ */
+int64
+ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
+{
 	PhCompactState *cs;
 	MemoryContext cxt;
 	MemoryContext oldcxt;
@@ -513,6 +531,7 @@ ph_compact_relation(Relation rel)
 	cs->oldest_xmin = GetOldestNonRemovableTransactionId(rel);
 	cs->oldest_mxact = GetOldestMultiXactId();
 	cs->vmbuf = InvalidBuffer;
+	cs->lsn_limit = lsn_limit;
 	cs->batchcxt = AllocSetContextCreate(cxt, "phantom compaction batch",
 										 ALLOCSET_DEFAULT_SIZES);
 	ph_run_page_init((Page) cs->runpage.data);

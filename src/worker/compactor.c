@@ -14,7 +14,9 @@
  *	      being vacuumed, compacted or altered is skipped, never waited for;
  *	    - skips it unless ph_compact_candidates reaches
  *	      phantom.compaction_min_pages;
- *	    - ph_compact_relation.
+ *	    - ph_compact_relation_older with the redo pointer of the last
+ *	      checkpoint: only pages unchanged for a checkpoint cycle go cold
+ *	      (a page still being updated would be thawed right back).
  *	  An error in one table is logged and the worker goes on with the next
  *	  one.  Then it exits; the launcher starts it again next round.
  *
@@ -36,6 +38,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -54,8 +57,12 @@
 #include "phantom/phantom.h"
 #include "phantom/worker/compaction.h"
 
+/* Set when the database has no phantom access method. */
+static bool no_phantom = false;
+
 /*
- * release_slot clears this worker's slot on exit, if it still holds it.
+ * release_slot marks this worker's slot DONE on exit, with its result,
+ * if it still holds it.
  */
 static void
 release_slot(int code, Datum arg)
@@ -64,10 +71,11 @@ release_slot(int code, Datum arg)
 	PhWorkerSlot *slot = &ph_worker_shared->slots[slotno];
 
 	SpinLockAcquire(&ph_worker_shared->mutex);
-	if (slot->pid == MyProcPid)
+	if (slot->state == PH_SLOT_RUNNING && slot->pid == MyProcPid)
 	{
-		slot->dboid = InvalidOid;
+		slot->state = PH_SLOT_DONE;
 		slot->pid = 0;
+		slot->no_phantom = no_phantom;
 	}
 	SpinLockRelease(&ph_worker_shared->mutex);
 }
@@ -131,7 +139,7 @@ compact_table(Oid relid, Oid amoid)
 	if (ph_compact_candidates(rel, phantom_compaction_min_pages) >=
 		(BlockNumber) phantom_compaction_min_pages)
 	{
-		moved = ph_compact_relation(rel);
+		moved = ph_compact_relation_older(rel, GetRedoRecPtr());
 		if (moved > 0)
 			ereport(DEBUG1,
 					(errmsg("phantom: compacted %lld blocks of table \"%s\"",
@@ -160,6 +168,7 @@ compact_database(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	amoid = get_am_oid("phantom", true);
+	no_phantom = !OidIsValid(amoid);
 	oldcxt = MemoryContextSwitchTo(workcxt);
 	oids = OidIsValid(amoid) ? list_phantom_tables(amoid) : NIL;
 	MemoryContextSwitchTo(oldcxt);
@@ -223,9 +232,10 @@ phantom_compactor_main(Datum main_arg)
 		elog(ERROR, "invalid phantom compaction worker slot %d", slotno);
 	before_shmem_exit(release_slot, Int32GetDatum(slotno));
 	SpinLockAcquire(&ph_worker_shared->mutex);
-	if (ph_worker_shared->slots[slotno].dboid == dboid &&
-		ph_worker_shared->slots[slotno].pid == 0)
+	if (ph_worker_shared->slots[slotno].state == PH_SLOT_STARTING &&
+		ph_worker_shared->slots[slotno].dboid == dboid)
 	{
+		ph_worker_shared->slots[slotno].state = PH_SLOT_RUNNING;
 		ph_worker_shared->slots[slotno].pid = MyProcPid;
 		mine = true;
 	}

@@ -111,11 +111,56 @@ phantom_worker_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* Launcher-local: databases without phantom, left alone until a time. */
+#define PH_SKIP_ENTRIES 64
+typedef struct PhSkipEntry
+{
+	Oid			dboid;
+	TimestampTz until;
+} PhSkipEntry;
+static PhSkipEntry skip_dbs[PH_SKIP_ENTRIES];
+static int	skip_next = 0;
+
 /*
- * reap_slots frees the slots whose worker stopped without clearing its
- * slot itself: it never started (the handle says stopped while the pid is
- * still 0), or it was claimed by a previous launcher incarnation long ago.
- * Returns the number of slots in use afterwards.
+ * skip_db remembers that dboid has no phantom access method, so that the
+ * next PH_COMPACTION_SKIP_ROUNDS rounds start no worker there.
+ */
+static void
+skip_db(Oid dboid, TimestampTz now)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(now,
+													(int64) PH_COMPACTION_SKIP_ROUNDS *
+													phantom_compaction_naptime * 1000);
+	int			i;
+
+	for (i = 0; i < PH_SKIP_ENTRIES; i++)
+		if (skip_dbs[i].dboid == dboid)
+		{
+			skip_dbs[i].until = until;
+			return;
+		}
+	skip_dbs[skip_next].dboid = dboid;
+	skip_dbs[skip_next].until = until;
+	skip_next = (skip_next + 1) % PH_SKIP_ENTRIES;
+}
+
+static bool
+db_skipped(Oid dboid, TimestampTz now)
+{
+	int			i;
+
+	for (i = 0; i < PH_SKIP_ENTRIES; i++)
+		if (skip_dbs[i].dboid == dboid)
+			return skip_dbs[i].until > now;
+	return false;
+}
+
+/*
+ * reap_slots frees the slots of workers that are done (remembering the
+ * databases without phantom) and of workers that stopped without marking
+ * their slot: they never started (the handle says stopped), or they were
+ * claimed long ago by a previous incarnation of the launcher, which lost
+ * the handle.  Returns the number of slots in use afterwards.
  */
 static int
 reap_slots(void)
@@ -127,6 +172,8 @@ reap_slots(void)
 	for (i = 0; i < PH_COMPACTION_MAX_WORKERS; i++)
 	{
 		bool		stopped = false;
+		bool		no_phantom = false;
+		Oid			dboid = InvalidOid;
 		pid_t		pid;
 		PhWorkerSlot *slot = &ph_worker_shared->slots[i];
 
@@ -139,15 +186,30 @@ reap_slots(void)
 		}
 
 		SpinLockAcquire(&ph_worker_shared->mutex);
-		if (OidIsValid(slot->dboid) && slot->pid == 0 &&
-			(stopped ||
-			 (slot_handles[i] == NULL &&
-			  TimestampDifferenceExceeds(slot->claimed, now,
-										 PH_COMPACTION_START_TIMEOUT * 1000))))
-			slot->dboid = InvalidOid;
-		if (OidIsValid(slot->dboid))
+		switch (slot->state)
+		{
+			case PH_SLOT_DONE:
+				no_phantom = slot->no_phantom;
+				dboid = slot->dboid;
+				slot->state = PH_SLOT_FREE;
+				break;
+			case PH_SLOT_STARTING:
+			case PH_SLOT_RUNNING:
+				if (stopped ||
+					(slot_handles[i] == NULL &&
+					 TimestampDifferenceExceeds(slot->claimed, now,
+												PH_COMPACTION_START_TIMEOUT * 1000)))
+					slot->state = PH_SLOT_FREE;
+				break;
+			case PH_SLOT_FREE:
+				break;
+		}
+		if (slot->state != PH_SLOT_FREE)
 			inuse++;
 		SpinLockRelease(&ph_worker_shared->mutex);
+
+		if (no_phantom)
+			skip_db(dboid, now);
 	}
 	return inuse;
 }
@@ -169,19 +231,25 @@ start_worker(Oid dboid)
 	SpinLockAcquire(&ph_worker_shared->mutex);
 	for (i = 0; i < PH_COMPACTION_MAX_WORKERS; i++)
 	{
-		if (ph_worker_shared->slots[i].dboid == dboid)
+		PhWorkerSlot *slot = &ph_worker_shared->slots[i];
+
+		if (slot->state != PH_SLOT_FREE && slot->dboid == dboid)
 		{
 			slotno = -1;
 			break;
 		}
-		if (slotno < 0 && !OidIsValid(ph_worker_shared->slots[i].dboid))
+		if (slotno < 0 && slot->state == PH_SLOT_FREE)
 			slotno = i;
 	}
 	if (slotno >= 0)
 	{
-		ph_worker_shared->slots[slotno].dboid = dboid;
-		ph_worker_shared->slots[slotno].pid = 0;
-		ph_worker_shared->slots[slotno].claimed = GetCurrentTimestamp();
+		PhWorkerSlot *slot = &ph_worker_shared->slots[slotno];
+
+		slot->state = PH_SLOT_STARTING;
+		slot->dboid = dboid;
+		slot->pid = 0;
+		slot->claimed = GetCurrentTimestamp();
+		slot->no_phantom = false;
 	}
 	SpinLockRelease(&ph_worker_shared->mutex);
 	if (slotno < 0)
@@ -204,7 +272,7 @@ start_worker(Oid dboid)
 	{
 		MemoryContextSwitchTo(oldcxt);
 		SpinLockAcquire(&ph_worker_shared->mutex);
-		ph_worker_shared->slots[slotno].dboid = InvalidOid;
+		ph_worker_shared->slots[slotno].state = PH_SLOT_FREE;
 		SpinLockRelease(&ph_worker_shared->mutex);
 		ereport(LOG,
 				(errmsg("phantom: could not start a compaction worker for database %u", dboid),
@@ -288,6 +356,8 @@ launch_round(MemoryContext roundcxt)
 
 		if (reap_slots() >= PH_COMPACTION_MAX_WORKERS)
 			break;
+		if (db_skipped(dboid, GetCurrentTimestamp()))
+			continue;
 		if (start_worker(dboid))
 			last_dboid = dboid;
 	}

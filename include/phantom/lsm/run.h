@@ -20,6 +20,7 @@
 #define PHANTOM_LSM_RUN_H
 
 #include "access/heapam.h"	/* BulkInsertState, used by storage.h */
+#include "access/xlogdefs.h"
 #include "storage/block.h"
 #include "storage/bufpage.h"
 #include "utils/rel.h"
@@ -60,6 +61,15 @@ extern bool ph_run_page_add(Page page, const char *frame, Size len);
  * tuples that are visible to everyone but not frozen yet are frozen first.
  */
 extern int64 ph_compact_relation(Relation rel);
+
+/*
+ * ph_compact_relation_older is ph_compact_relation restricted to the hot
+ * pages whose LSN precedes lsn_limit (InvalidXLogRecPtr: no limit).  The
+ * background workers pass the redo pointer of the last checkpoint, so
+ * only pages left alone for a checkpoint cycle go cold, and pages still
+ * being updated are not thawed again right after compaction.
+ */
+extern int64 ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit);
 
 /*
  * ph_compact_candidates counts, up to limit, the hot vblocks of rel that

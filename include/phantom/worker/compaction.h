@@ -11,13 +11,16 @@
  *	  compacts the phantom tables of its database that it can lock without
  *	  waiting and exits.
  *
- *	  Shared state: one slot per running worker, protected by a spinlock.
- *	  The launcher claims a slot (dboid set, pid 0) before registering the
- *	  worker; the worker writes its pid into the slot when it starts and
- *	  clears the slot when it exits (before_shmem_exit), so a database has
- *	  at most one worker.  A slot whose worker never started is reclaimed by
- *	  the launcher (through its handle, or after PH_COMPACTION_START_TIMEOUT
- *	  when the launcher restarted and lost the handle).
+ *	  Shared state: one slot per worker, protected by a spinlock.  The
+ *	  launcher claims a free slot (STARTING, dboid set) before registering
+ *	  the worker; the worker writes its pid into the slot when it starts
+ *	  (RUNNING) and marks it DONE with its result when it exits
+ *	  (before_shmem_exit); the launcher reads the result and frees the slot.
+ *	  So a database has at most one worker.  A slot whose worker never
+ *	  started is reclaimed by the launcher (through its handle, or after
+ *	  PH_COMPACTION_START_TIMEOUT when the launcher restarted and lost the
+ *	  handle).  A database without the phantom access method is skipped for
+ *	  PH_COMPACTION_SKIP_ROUNDS rounds.
  *
  * include/phantom/worker/compaction.h
  *
@@ -36,11 +39,24 @@
 /* Seconds after which a slot whose worker never started is reclaimed. */
 #define PH_COMPACTION_START_TIMEOUT 60
 
+/* Rounds a database without phantom is left alone. */
+#define PH_COMPACTION_SKIP_ROUNDS	6
+
+typedef enum PhSlotState
+{
+	PH_SLOT_FREE = 0,
+	PH_SLOT_STARTING,			/* claimed by the launcher */
+	PH_SLOT_RUNNING,			/* the worker has started */
+	PH_SLOT_DONE				/* the worker exited; result fields valid */
+} PhSlotState;
+
 typedef struct PhWorkerSlot
 {
-	Oid			dboid;			/* InvalidOid: slot free */
-	pid_t		pid;			/* 0 until the worker has started */
+	PhSlotState state;
+	Oid			dboid;			/* database of the worker (not FREE) */
+	pid_t		pid;			/* RUNNING: the worker's pid */
 	TimestampTz claimed;		/* when the launcher claimed the slot */
+	bool		no_phantom;		/* DONE: the database has no phantom AM */
 } PhWorkerSlot;
 
 typedef struct PhWorkerShared
