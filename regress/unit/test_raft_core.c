@@ -336,6 +336,29 @@ test_codec(void)
 	}
 	ok(no_crash, "corrupted encodings are handled");
 	free(buf);
+
+	{
+		PhRaftSnapshot back;
+		uint32_t	bl = ph_raft_snapshot_blob_len(&snap);
+		unsigned char *blob = malloc(bl);
+		bool		bad_rejected;
+
+		ph_raft_snapshot_blob_encode(&snap, blob);
+		ok(ph_raft_snapshot_blob_decode(40, 7, blob, bl, &back) == PH_RAFT_OK &&
+		   back.index == 40 && back.term == 7 && back.conf.n_voters == 2 &&
+		   back.conf.voters[1] == 2 && back.len == 3 &&
+		   memcmp(back.data, "abc", 3) == 0,
+		   "snapshot blob (config + data) round trip");
+		free(back.data);
+		bad_rejected = ph_raft_snapshot_blob_decode(40, 7, blob, 3, &back) ==
+			PH_RAFT_ERR_INVALID;
+		blob[0] = 0xff;
+		bad_rejected = bad_rejected &&
+			ph_raft_snapshot_blob_decode(40, 7, blob, bl, &back) ==
+			PH_RAFT_ERR_INVALID;
+		ok(bad_rejected, "malformed snapshot blobs are rejected");
+		free(blob);
+	}
 }
 
 static void
@@ -804,7 +827,7 @@ main(void)
 {
 	int			i;
 
-	printf("1..48\n");
+	printf("1..50\n");
 	test_conf_codec();
 	test_codec();
 	test_single_node();
@@ -821,7 +844,7 @@ main(void)
 	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 48)
-		printf("# ran %d tests, planned 48\n", test_no);
+	if (test_no != 50)
+		printf("# ran %d tests, planned 50\n", test_no);
 	return failures ? 1 : 0;
 }

@@ -712,18 +712,34 @@ node_start(int slot)
 {
 	Node	   *nd = &nodes[slot];
 	PhRaftInit	init;
+	PhRaftSnapshot snap;
 	int			err;
 
 	memset(&init, 0, sizeof(init));
+	memset(&snap, 0, sizeof(snap));
 	init.id = slot + 1;
 	init.opts = base_opts;
 	init.opts.seed = rnd();
 	init.hs = nd->disk.hs;
-	init.snapshot = nd->disk.snap.index ? &nd->disk.snap : NULL;
 	init.entries = nd->disk.ents;
 	init.n_entries = nd->disk.n;
 	init.applied = nd->applied;
+	if (nd->disk.snap.index)
+	{
+		/* the snapshot comes back through its on-disk blob form */
+		uint32_t	bl = ph_raft_snapshot_blob_len(&nd->disk.snap);
+		unsigned char *blob = xrealloc(NULL, bl);
+
+		ph_raft_snapshot_blob_encode(&nd->disk.snap, blob);
+		if (ph_raft_snapshot_blob_decode(nd->disk.snap.index,
+										 nd->disk.snap.term, blob, bl,
+										 &snap) != PH_RAFT_OK)
+			fail("n%d snapshot blob does not decode", slot + 1);
+		free(blob);
+		init.snapshot = &snap;
+	}
 	nd->r = ph_raft_new(&init, &err);
+	free(snap.data);
 	if (nd->r == NULL)
 		fail("n%d cannot restart: %s", slot + 1, ph_raft_strerror(err));
 	nd->up = true;

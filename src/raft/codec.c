@@ -320,3 +320,61 @@ ph_raft_msg_decoded_free(PhRaftMsg *m)
 {
 	ph_raft_msg_free_contents(m);
 }
+
+/*
+ * Snapshot blob: what a host stores next to its snapshot marker (index,
+ * term) so that ph_raft_new can rebuild the PhRaftSnapshot: u32 conf_len,
+ * the encoded config, then the host's opaque data.
+ */
+uint32_t
+ph_raft_snapshot_blob_len(const PhRaftSnapshot *s)
+{
+	return 4 + ph_raft_conf_encoded_len(&s->conf) + s->len;
+}
+
+void
+ph_raft_snapshot_blob_encode(const PhRaftSnapshot *s, void *buf)
+{
+	WBuf		w;
+	uint32_t	cl = ph_raft_conf_encoded_len(&s->conf);
+
+	w.p = buf;
+	w_u32(&w, cl);
+	ph_raft_conf_encode(&s->conf, w.p);
+	w.p += cl;
+	w_bytes(&w, s->data, s->len);
+}
+
+/*
+ * Rebuild a snapshot from its marker and blob.  out->data is a malloc'ed
+ * copy (free it after ph_raft_new copied it).  PH_RAFT_ERR_INVALID on a
+ * malformed blob.
+ */
+int
+ph_raft_snapshot_blob_decode(uint64_t index, uint64_t term, const void *blob,
+							 uint32_t len, PhRaftSnapshot *out)
+{
+	RBuf		r;
+	uint32_t	cl;
+
+	memset(out, 0, sizeof(*out));
+	out->index = index;
+	out->term = term;
+	r.p = blob;
+	r.left = len;
+	r.ok = true;
+	cl = r_u32(&r);
+	if (!r.ok || cl > r.left || !ph_raft_conf_decode(r.p, cl, &out->conf))
+		return PH_RAFT_ERR_INVALID;
+	r.p += cl;
+	r.left -= cl;
+	out->len = (uint32_t) r.left;
+	out->data = r_bytes(&r, out->len);
+	if (!r.ok)
+	{
+		memset(out, 0, sizeof(*out));
+		return PH_RAFT_ERR_NOMEM;
+	}
+	return PH_RAFT_OK;
+}
+

@@ -357,4 +357,15 @@ extern void ph_raft_msg_encode(const PhRaftMsg *m, void *buf);
 extern int	ph_raft_msg_decode(const void *buf, size_t len, PhRaftMsg *out);
 extern void ph_raft_msg_decoded_free(PhRaftMsg *m);
 
+/*
+ * A snapshot's config and data as one blob, for hosts whose durable log
+ * keeps a snapshot marker (index, term) plus an opaque blob (storage.h's
+ * ph_raft_log_compact).  Decode allocates out->data.
+ */
+extern uint32_t ph_raft_snapshot_blob_len(const PhRaftSnapshot *s);
+extern void ph_raft_snapshot_blob_encode(const PhRaftSnapshot *s, void *buf);
+extern int	ph_raft_snapshot_blob_decode(uint64_t index, uint64_t term,
+										 const void *blob, uint32_t len,
+										 PhRaftSnapshot *out);
+
 #endif							/* PHANTOM_RAFT_RAFT_H */
