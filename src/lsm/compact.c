@@ -40,6 +40,9 @@
  *	  pages in the lock order of docs/storage.md; nobody waits for a hot
  *	  page's content lock while holding a map lock).
  *
+ *	  Before the pass, run pages whose frames are all dead (thawed) are
+ *	  given back to the free list (retire_dead_runs).
+ *
  *	  Memory: a context per compaction, and a batch context reset after
  *	  each run page.
  *
@@ -56,8 +59,10 @@
 #include "access/visibilitymap.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
+#include "nodes/bitmapset.h"
 #include "storage/bufmgr.h"
 #include "storage/procarray.h"
+#include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -496,6 +501,83 @@ collect_vblock(PhCompactState *cs, BlockNumber vblock,
 }
 
 /*
+ * retire_dead_runs frees the run pages that no map entry references any
+ * more (every frame thawed, or a run page written by a compaction that
+ * crashed before switching the map) and returns how many it freed.
+ *
+ * Only compaction creates references to run pages, and it runs under our
+ * ShareUpdateExclusiveLock, so a run page found unreferenced by one pass
+ * over the map stays unreferenced: no reader can reach it (lookups read
+ * cold images under the map page's share lock, and a thaw reads the run
+ * page its vblock still references).  The pass marks the metapage, the map
+ * pages and every page the map references; the metapage's free count
+ * tells whether anything else than free pages can be left, and only then
+ * are the unmarked pages read.  Only pages of kind RUN are freed: an
+ * unreferenced page of another kind may be a page a concurrent backend
+ * has just allocated.
+ */
+static int
+retire_dead_runs(Relation rel, BlockNumber nvblocks)
+{
+	BlockNumber nphys = smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
+	Bitmapset  *known = NULL;
+	Buffer		metabuf;
+	PhantomMetaPageData *meta;
+	uint32		nfree;
+	BlockNumber vblock;
+	BlockNumber blk;
+	int			retired = 0;
+	uint32		i;
+
+	metabuf = ReadBufferExtended(rel, MAIN_FORKNUM, PH_METAPAGE_BLKNO,
+								 RBM_NORMAL, NULL);
+	LockBuffer(metabuf, BUFFER_LOCK_SHARE);
+	meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+	nfree = meta->nfree;
+	known = bms_add_member(known, PH_METAPAGE_BLKNO);
+	for (i = 0; i < meta->nmappages && i < PH_META_MAX_MAPPAGES; i++)
+		known = bms_add_member(known, (int) meta->mappages[i]);
+	UnlockReleaseBuffer(metabuf);
+
+	for (vblock = 0; vblock < nvblocks; vblock++)
+	{
+		PhMapEntry	e = ph_map_get(rel, vblock);
+
+		CHECK_FOR_INTERRUPTS();
+		if (e != PH_MAP_NONE)
+			known = bms_add_member(known, (int) PhMapBlock(e));
+	}
+	if ((int64) nphys - bms_num_members(known) <= (int64) nfree)
+	{
+		bms_free(known);
+		return 0;				/* everything else is on the free list */
+	}
+
+	for (blk = 0; blk < nphys; blk++)
+	{
+		Buffer		buf;
+		Page		page;
+
+		if (bms_is_member((int) blk, known))
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, NULL);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) &&
+			PageGetSpecialSize(page) == MAXALIGN(sizeof(PhantomSpecial)) &&
+			PhantomPageGetSpecial(page)->kind == PH_KIND_RUN)
+		{
+			ph_page_free(rel, buf);
+			retired++;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	bms_free(known);
+	return retired;
+}
+
+/*
  * ph_compact_relation: see run.h and the file header.
  */
 int64
@@ -518,6 +600,7 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 	BlockNumber lanes[PH_MAX_LANES];
 	int			nlanes;
 	int64		moved;
+	int			retired;
 
 	nvblocks = ph_nvblocks(rel);
 	if (nvblocks == 0)
@@ -537,6 +620,8 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 	ph_run_page_init((Page) cs->runpage.data);
 	MemoryContextSwitchTo(oldcxt);
 
+	retired = retire_dead_runs(rel, nvblocks);
+
 	nlanes = read_lanes(rel, lanes);
 	for (vblock = 0; vblock < nvblocks; vblock++)
 	{
@@ -550,8 +635,8 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 	moved = cs->moved;
 	MemoryContextDelete(cxt);
 
-	elog(DEBUG1, "phantom: compaction of \"%s\" moved %lld of %u vblocks to cold runs",
-		 RelationGetRelationName(rel), (long long) moved, nvblocks);
+	elog(DEBUG1, "phantom: compaction of \"%s\" moved %lld of %u vblocks to cold runs, retired %d dead run pages",
+		 RelationGetRelationName(rel), (long long) moved, nvblocks, retired);
 	return moved;
 }
 
