@@ -657,6 +657,17 @@ test_compaction(void)
 	ok(log && blob_is(log, "conf-250") && count_snap_files(dir) == 1,
 	   "reopen after compaction: snapshot blob kept");
 
+	/* installing a snapshot discards the log even if it matches */
+	rc = ph_raft_log_install_snapshot(log, 300, model[300], "i300", 4, &err);
+	ph_raft_log_snapshot(log, &si, &st);
+	ok(rc == PH_RAFT_LOG_OK && si == 300 && ph_raft_log_last_index(log) == 300 &&
+	   count_segs(dir) == 0 && blob_is(log, "i300"),
+	   "install_snapshot at a matching index discards the whole log");
+	for (i = 301; i <= 400; i++)
+		model[i] = 8;
+	rc = append_range(log, 301, 100, 8, 200, &err) | ph_raft_log_sync(log, &err);
+	ok(rc == 0 && log_matches(log, 301, 400, model, 200), "append after install_snapshot");
+
 	/* a snapshot ahead of the log discards everything */
 	rc = ph_raft_log_compact(log, 1000, 20, NULL, 0, &err);
 	ok(rc == PH_RAFT_LOG_OK && count_segs(dir) == 0 &&
@@ -1377,6 +1388,25 @@ test_crash(int rounds, unsigned long long seed)
 						crash_now = have_alt = true;
 						alt_i = alt_lo = at;
 						alt_t = term;
+					}
+				}
+				else if (rnd() % 4 == 0)
+				{
+					/* install a snapshot matching the log: still discards */
+					snprintf(blob, sizeof(blob), "snap %llu", (unsigned long long) at);
+					rc = ph_raft_log_install_snapshot(log, at, cur[at], blob,
+													  strlen(blob), &err);
+					if (rc == 0)
+					{
+						snap_i = at;
+						snap_t = cur[at];
+						last = synced = at;
+					}
+					else
+					{
+						crash_now = have_alt = true;
+						alt_i = alt_lo = at;
+						alt_t = cur[at];
 					}
 				}
 				else

@@ -1862,9 +1862,15 @@ ph_raft_log_truncate_suffix(PhRaftLog *log, uint64_t from,
 	return repair(log, err);
 }
 
-int
-ph_raft_log_compact(PhRaftLog *log, uint64_t index, uint64_t term,
-					const void *data, uint32_t len, PhRaftLogError *err)
+/*
+ * Common part of compact and install_snapshot: record the snapshot marker
+ * and blob, then drop the covered prefix, or everything if discard_all or
+ * if the log does not hold (index, term).
+ */
+static int
+snapshot_common(PhRaftLog *log, uint64_t index, uint64_t term,
+				const void *data, uint32_t len, bool discard_all,
+				PhRaftLogError *err)
 {
 	bool		keep;
 	uint64		t;
@@ -1886,7 +1892,7 @@ ph_raft_log_compact(PhRaftLog *log, uint64_t index, uint64_t term,
 			return io_err(err, ENOMEM, "compact raft log in", log->dir);
 		memcpy(copy, data, len);
 	}
-	keep = index <= ph_raft_log_last_index(log) &&
+	keep = !discard_all && index <= ph_raft_log_last_index(log) &&
 		ph_raft_log_term(log, index, &t, NULL) == PH_RAFT_LOG_OK && t == term;
 
 	/* The blob, then the marker that makes it current. */
@@ -1925,6 +1931,21 @@ ph_raft_log_compact(PhRaftLog *log, uint64_t index, uint64_t term,
 		strcpy(err->message, tmp);
 	}
 	return rc;
+}
+
+int
+ph_raft_log_compact(PhRaftLog *log, uint64_t index, uint64_t term,
+					const void *data, uint32_t len, PhRaftLogError *err)
+{
+	return snapshot_common(log, index, term, data, len, false, err);
+}
+
+int
+ph_raft_log_install_snapshot(PhRaftLog *log, uint64_t index, uint64_t term,
+							 const void *data, uint32_t len,
+							 PhRaftLogError *err)
+{
+	return snapshot_common(log, index, term, data, len, true, err);
 }
 
 /* ---------------------------------------------------------------------

@@ -155,6 +155,17 @@ extern int	ph_raft_log_compact(PhRaftLog *log, uint64_t index, uint64_t term,
 								PhRaftLogError *err);
 
 /*
+ * Like ph_raft_log_compact, but always discards the whole log (the core's
+ * "install a snapshot received from the leader: replace the log by it").
+ * If a crash interrupts it and the log held (index, term), the next open
+ * may keep the entries after index, as ph_raft_log_compact would; that is
+ * safe (they match the leader's log).
+ */
+extern int	ph_raft_log_install_snapshot(PhRaftLog *log, uint64_t index,
+										 uint64_t term, const void *data,
+										 uint32_t len, PhRaftLogError *err);
+
+/*
  * Read entries [lo, hi) and call cb on each, in order.  The entry (and its
  * data) is valid only during the callback: copy what you keep.  Stops
  * after max_bytes of payload (at least one entry is always delivered), or
