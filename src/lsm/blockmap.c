@@ -272,7 +272,24 @@ ph_thaw(Relation rel, BlockNumber vblock)
 		UnlockReleaseBuffer(mapbuf);
 		LockBuffer(newbuf, BUFFER_LOCK_UNLOCK);
 		result = newbuf;
+		a.bufs[0] = InvalidBuffer;	/* consumed */
 		break;
+	}
+
+	/*
+	 * A retry that found the vblock already thawed may leave a page we
+	 * prepared unused: a popped one is still on the free list, an extended
+	 * one goes there so it is not leaked.
+	 */
+	if (a.n > 0 && BufferIsValid(a.bufs[0]))
+	{
+		if (!a.popped[0])
+		{
+			LockBuffer(a.bufs[0], BUFFER_LOCK_EXCLUSIVE);
+			ph_page_free(rel, a.bufs[0]);
+			LockBuffer(a.bufs[0], BUFFER_LOCK_UNLOCK);
+		}
+		ReleaseBuffer(a.bufs[0]);
 	}
 	ph_unlock_extend(rel);
 	pfree(image);
