@@ -67,6 +67,7 @@ rng_next(PhRaft *r)
 	return z ^ (z >> 31);
 }
 
+/* Pick this round's election timeout in [election_tick, 2*election_tick). */
 static void
 reset_randomized_timeout(PhRaft *r)
 {
@@ -74,6 +75,7 @@ reset_randomized_timeout(PhRaft *r)
 		(int) (rng_next(r) % (uint64_t) r->o.election_tick);
 }
 
+/* Votes (or acknowledgements) needed from the current voters. */
 static int
 quorum(const PhRaft *r)
 {
@@ -87,6 +89,7 @@ promotable(const PhRaft *r)
 	return ph_raft_conf_is_voter(&r->conf, r->id);
 }
 
+/* The leader's progress entry for id, or NULL if id is not tracked. */
 static Progress *
 progress(PhRaft *r, uint64_t id)
 {
@@ -123,6 +126,7 @@ send(PhRaft *r, PhRaftMsg *m)
 	r->msgs[r->n_msgs++] = *m;
 }
 
+/* Zero a message and set its type, destination and term. */
 static void
 init_msg(PhRaftMsg *m, PhRaftMsgType type, uint64_t to, uint64_t term)
 {
@@ -292,6 +296,7 @@ reset(PhRaft *r, uint64_t term)
 		ph_raft_pr_reset(r, &r->prs[i]);
 }
 
+/* Follow lead (NONE if unknown) in term; a new term forgets the vote. */
 static void
 become_follower(PhRaft *r, uint64_t term, uint64_t lead)
 {
@@ -300,6 +305,7 @@ become_follower(PhRaft *r, uint64_t term, uint64_t lead)
 	r->lead = lead;
 }
 
+/* Enter the pre-vote phase: term, vote and log stay unchanged. */
 static void
 become_precandidate(PhRaft *r)
 {
@@ -312,6 +318,7 @@ become_precandidate(PhRaft *r)
 	fail_pending_reads(r);
 }
 
+/* Start a real election: new term, vote for ourselves. */
 static void
 become_candidate(PhRaft *r)
 {
@@ -334,6 +341,10 @@ append_entry(PhRaft *r, uint8_t type, const void *data, uint32_t len)
 	return true;
 }
 
+/*
+ * Take office: fresh progress for every member (all probing from our
+ * last index), our own match is what is durable, then append the no-op.
+ */
 static void
 become_leader(PhRaft *r)
 {
@@ -451,6 +462,10 @@ campaign(PhRaft *r, bool pre, bool transfer)
 	}
 }
 
+/*
+ * The election timer fired (or TimeoutNow arrived): campaign, with a
+ * pre-vote first unless disabled or this is a leadership transfer.
+ */
 static void
 hup(PhRaft *r, bool transfer)
 {
@@ -567,6 +582,10 @@ send_append(PhRaft *r, Progress *pr, bool send_if_empty)
 	return true;
 }
 
+/*
+ * Send every follower what flow control allows (empty appends carry the
+ * commit index).
+ */
 static void
 bcast_append(PhRaft *r)
 {
@@ -576,6 +595,7 @@ bcast_append(PhRaft *r)
 		send_append(r, &r->prs[i], true);
 }
 
+/* Heartbeat every member; ctx tags a ReadIndex round (0: none pending). */
 static void
 bcast_heartbeat(PhRaft *r, uint64_t ctx)
 {
@@ -596,6 +616,7 @@ bcast_heartbeat(PhRaft *r, uint64_t ctx)
 	}
 }
 
+/* qsort comparator: descending uint64. */
 static int
 cmp_desc(const void *a, const void *b)
 {
@@ -664,6 +685,7 @@ process_reads(PhRaft *r)
 	}
 }
 
+/* Tell the transfer target to campaign immediately. */
 static void
 send_timeout_now(PhRaft *r, uint64_t to)
 {
@@ -673,6 +695,12 @@ send_timeout_now(PhRaft *r, uint64_t to)
 	send(r, &m);
 }
 
+/*
+ * A follower answered an AppendEntries (or a snapshot).  A rejection
+ * moves next back (fast backtracking) and re-probes; an acceptance moves
+ * match forward, switches probing followers to streaming, may commit, and
+ * sends more.  A caught-up transfer target gets TimeoutNow.
+ */
 static void
 leader_handle_app_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
 {
@@ -704,6 +732,10 @@ leader_handle_app_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
 		send_timeout_now(r, m->from);
 }
 
+/*
+ * A follower answered a heartbeat: it is alive (check-quorum), may take
+ * another probe or message, and confirms ReadIndex rounds up to ctx.
+ */
 static void
 leader_handle_heartbeat_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
 {
@@ -729,6 +761,7 @@ leader_handle_heartbeat_resp(PhRaft *r, Progress *pr, const PhRaftMsg *m)
  * ---------------------------------------------------------------------
  */
 
+/* Follower: raise the commit index, never beyond our last entry. */
 static void
 commit_to(PhRaft *r, uint64_t c)
 {
@@ -740,6 +773,13 @@ commit_to(PhRaft *r, uint64_t c)
 		r->commit = c;
 }
 
+/*
+ * Follower: AppendEntries.  Accept if our log has the previous entry
+ * (index, log_term): skip entries we already have, truncate at the first
+ * conflict (never below commit), append the rest, adopt config entries,
+ * and commit up to min(leader commit, last new entry).  Otherwise reject
+ * with a hint for fast backtracking.
+ */
 static int
 handle_append(PhRaft *r, const PhRaftMsg *m)
 {
@@ -798,6 +838,10 @@ handle_append(PhRaft *r, const PhRaftMsg *m)
 	return PH_RAFT_OK;
 }
 
+/*
+ * Follower: heartbeat; its commit index is bounded by our match on the
+ * leader, so we only commit entries that match the leader's log.
+ */
 static void
 handle_heartbeat(PhRaft *r, const PhRaftMsg *m)
 {
@@ -852,6 +896,12 @@ handle_snapshot(PhRaft *r, const PhRaftMsg *m)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Process one message: term checks first (a higher term makes us follow,
+ * except for pre-votes and votes ignored under a leader lease; a lower
+ * term is ignored or answered so a stale leader steps down), then votes,
+ * then the role-specific handling.
+ */
 int
 ph_raft_step(PhRaft *r, const PhRaftMsg *m)
 {
@@ -989,6 +1039,7 @@ ph_raft_step(PhRaft *r, const PhRaftMsg *m)
  * ---------------------------------------------------------------------
  */
 
+/* Has a quorum of voters (ourselves included) been heard from lately? */
 static bool
 quorum_active(PhRaft *r)
 {
@@ -1002,6 +1053,11 @@ quorum_active(PhRaft *r)
 	return n >= quorum(r);
 }
 
+/*
+ * Leader tick: snapshot retry timers, every election timeout the
+ * check-quorum test (step down if cut off) and transfer expiry, and
+ * heartbeats every heartbeat_tick.
+ */
 static void
 tick_leader(PhRaft *r)
 {
@@ -1041,6 +1097,10 @@ tick_leader(PhRaft *r)
 	}
 }
 
+/*
+ * One tick of the logical clock: heartbeats for a leader, election
+ * timeout for the others (only voters campaign).
+ */
 void
 ph_raft_tick(PhRaft *r)
 {
@@ -1059,6 +1119,7 @@ ph_raft_tick(PhRaft *r)
 	}
 }
 
+/* Start an election now (see raft.h). */
 void
 ph_raft_campaign(PhRaft *r)
 {
@@ -1073,6 +1134,7 @@ ph_raft_campaign(PhRaft *r)
  * ---------------------------------------------------------------------
  */
 
+/* Leader: append a normal entry and start replicating it. */
 int
 ph_raft_propose(PhRaft *r, const void *data, uint32_t len, uint64_t *index,
 				uint64_t *term)
@@ -1096,6 +1158,12 @@ ph_raft_propose(PhRaft *r, const void *data, uint32_t len, uint64_t *index,
 	return PH_RAFT_OK;
 }
 
+/*
+ * Leader: append a single-server config change, which takes effect at
+ * once (on every node, when appended).  Refused while another change is
+ * uncommitted or before an entry of our term is committed, so any two
+ * consecutive configs have overlapping majorities.
+ */
 int
 ph_raft_conf(PhRaft *r, PhRaftConfOp op, uint64_t node, uint64_t *index,
 			 uint64_t *term)
@@ -1176,6 +1244,10 @@ ph_raft_conf(PhRaft *r, PhRaftConfOp op, uint64_t node, uint64_t *index,
 	return PH_RAFT_OK;
 }
 
+/*
+ * Leader: hand over to target.  Proposals are refused until the transfer
+ * completes or expires (one election timeout).
+ */
 int
 ph_raft_transfer_leader(PhRaft *r, uint64_t target)
 {
@@ -1202,6 +1274,11 @@ ph_raft_transfer_leader(PhRaft *r, uint64_t target)
 	return PH_RAFT_OK;
 }
 
+/*
+ * Leader: register a linearizable read at the current commit index; it is
+ * released (in a ready's reads) once a heartbeat round tagged after it is
+ * acknowledged by a quorum.
+ */
 int
 ph_raft_read_index(PhRaft *r, uint64_t ctx)
 {
@@ -1237,6 +1314,7 @@ ph_raft_read_index(PhRaft *r, uint64_t ctx)
 	return PH_RAFT_OK;
 }
 
+/* Take a snapshot at index (<= applied) and drop the log up to it. */
 int
 ph_raft_compact(PhRaft *r, uint64_t index, const void *data, uint32_t len)
 {
@@ -1271,6 +1349,7 @@ ph_raft_compact(PhRaft *r, uint64_t index, const void *data, uint32_t len)
  * ---------------------------------------------------------------------
  */
 
+/* The current (term, vote, commit). */
 static PhRaftVoteState
 hard_state(const PhRaft *r)
 {
@@ -1282,12 +1361,14 @@ hard_state(const PhRaft *r)
 	return hs;
 }
 
+/* Equality of two hard states. */
 static bool
 hs_equal(PhRaftVoteState a, PhRaftVoteState b)
 {
 	return a.term == b.term && a.vote == b.vote && a.commit == b.commit;
 }
 
+/* Is there anything for the host to persist, send, apply or answer? */
 bool
 ph_raft_has_ready(const PhRaft *r)
 {
@@ -1297,6 +1378,10 @@ ph_raft_has_ready(const PhRaft *r)
 		!hs_equal(hard_state(r), r->prev_hs);
 }
 
+/*
+ * Collect the host's work (see raft.h) and remember what it covers, so
+ * that ph_raft_advance can mark it done.
+ */
 int
 ph_raft_ready(PhRaft *r, PhRaftReady *rd)
 {
@@ -1332,6 +1417,10 @@ ph_raft_ready(PhRaft *r, PhRaftReady *rd)
 	return PH_RAFT_OK;
 }
 
+/*
+ * The host finished the last ready: the entries are durable (a leader
+ * now counts itself for them), committed entries applied, messages sent.
+ */
 void
 ph_raft_advance(PhRaft *r)
 {
@@ -1368,6 +1457,7 @@ ph_raft_advance(PhRaft *r)
  * ---------------------------------------------------------------------
  */
 
+/* Rebuild a core from durable state (see PhRaftInit), as a follower. */
 PhRaft *
 ph_raft_new(const PhRaftInit *init, int *err)
 {
@@ -1445,6 +1535,7 @@ ph_raft_new(const PhRaftInit *init, int *err)
 	return r;
 }
 
+/* Free a core and everything it owns. */
 void
 ph_raft_free(PhRaft *r)
 {

@@ -16,12 +16,14 @@
  */
 #include "raft_int.h"
 
+/* Bound on AppendEntries in flight in REPLICATE. */
 static int
 max_inflight(const PhRaft *r)
 {
 	return r->o.max_inflight;
 }
 
+/* Forget what we knew: probe from our last index + 1. */
 void
 ph_raft_pr_reset(PhRaft *r, Progress *pr)
 {
@@ -36,6 +38,7 @@ ph_raft_pr_reset(PhRaft *r, Progress *pr)
 	pr->infl_start = pr->infl_count = 0;
 }
 
+/* Back to probing, from after the match (or the snapshot just sent). */
 void
 ph_raft_pr_become_probe(Progress *pr)
 {
@@ -53,6 +56,7 @@ ph_raft_pr_become_probe(Progress *pr)
 	pr->infl_start = pr->infl_count = 0;
 }
 
+/* Start streaming from after the match. */
 void
 ph_raft_pr_become_replicate(Progress *pr)
 {
@@ -63,6 +67,7 @@ ph_raft_pr_become_replicate(Progress *pr)
 	pr->infl_start = pr->infl_count = 0;
 }
 
+/* Must we wait for an answer before sending pr anything new? */
 bool
 ph_raft_pr_paused(const PhRaft *r, const Progress *pr)
 {
@@ -89,6 +94,7 @@ ph_raft_pr_free_inflight_to(Progress *pr, uint64_t index)
 	}
 }
 
+/* Record an AppendEntries in flight ending at last. */
 void
 ph_raft_pr_add_inflight(Progress *pr, uint64_t last)
 {

@@ -55,7 +55,7 @@ ph_raft_bootstrap(const PhRaftConfig *conf, PhRaftVoteState *hs,
 }
 
 /* ---------------------------------------------------------------------
- * Introspection
+ * Introspection: plain accessors, documented in raft.h
  * ---------------------------------------------------------------------
  */
 
