@@ -44,6 +44,7 @@
 #include "storage/smgr.h"
 #include "utils/lsyscache.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/rel.h"
 #include "utils/tuplesort.h"
 
@@ -153,24 +154,137 @@ phantom_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 }
 
 /*
+ * Update chains across a rewrite.  A kept version that was updated (its
+ * xmax is an updater, t_ctid points to its successor) must point to where
+ * the successor lands in the new relation, or EvalPlanQual and
+ * tuple_lock(FIND_LAST_VERSION) would take it for deleted.  Successors are
+ * recorded by old TID when they were created by a transaction not older
+ * than OldestXmin (an older one would have made the predecessor DEAD, so
+ * nobody links to it); the links are fixed once everything is written.
+ */
+typedef struct PhClusterMapEntry
+{
+	ItemPointerData oldtid;		/* hash key: TID in the old relation */
+	ItemPointerData newtid;
+	TransactionId xmin;
+} PhClusterMapEntry;
+
+typedef struct PhClusterLink
+{
+	ItemPointerData newtid;		/* the predecessor, in the new relation */
+	ItemPointerData oldtarget;	/* its t_ctid in the old relation */
+	TransactionId update_xid;	/* must be the successor's xmin */
+} PhClusterLink;
+
+typedef struct PhClusterState
+{
+	Relation	OldHeap;
+	Relation	NewHeap;
+	TransactionId OldestXmin;
+	TransactionId freeze_xid;
+	MultiXactId cutoff_multi;
+	BulkInsertState bistate;
+	Datum	   *values;
+	bool	   *isnull;
+	HTAB	   *map;			/* old TID -> PhClusterMapEntry */
+	PhClusterLink *links;
+	int			nlinks;
+	int			maxlinks;
+	MemoryContext cxt;			/* map and links live here */
+} PhClusterState;
+
+/* Remember what ph_cluster_relink needs about the tuple just written. */
+static void
+ph_cluster_note(PhClusterState *cs, HeapTuple oldtup, HeapTuple written)
+{
+	HeapTupleHeader h = written->t_data;
+
+	if ((h->t_infomask & HEAP_UPDATED) &&
+		TransactionIdIsNormal(HeapTupleHeaderGetXmin(h)) &&
+		!TransactionIdPrecedes(HeapTupleHeaderGetXmin(h), cs->OldestXmin))
+	{
+		PhClusterMapEntry *e;
+		bool		found;
+
+		e = hash_search(cs->map, &oldtup->t_self, HASH_ENTER, &found);
+		e->newtid = written->t_self;
+		e->xmin = HeapTupleHeaderGetXmin(h);
+	}
+
+	if (!(h->t_infomask & HEAP_XMAX_INVALID) &&
+		!HeapTupleHeaderIsOnlyLocked(h) &&
+		!HeapTupleHeaderIndicatesMovedPartitions(oldtup->t_data) &&
+		!ItemPointerEquals(&oldtup->t_self, &oldtup->t_data->t_ctid))
+	{
+		PhClusterLink *l;
+
+		if (cs->nlinks == cs->maxlinks)
+		{
+			cs->maxlinks *= 2;
+			cs->links = repalloc(cs->links, cs->maxlinks * sizeof(PhClusterLink));
+		}
+		l = &cs->links[cs->nlinks++];
+		l->newtid = written->t_self;
+		l->oldtarget = oldtup->t_data->t_ctid;
+		l->update_xid = HeapTupleHeaderGetUpdateXid(h);
+	}
+}
+
+/*
+ * Point each recorded predecessor at the new TID of its successor, when the
+ * successor was kept and really is the one its updater created.
+ */
+static void
+ph_cluster_relink(PhClusterState *cs)
+{
+	for (int i = 0; i < cs->nlinks; i++)
+	{
+		PhClusterLink *l = &cs->links[i];
+		PhClusterMapEntry *e;
+		BlockNumber vblock = ItemPointerGetBlockNumber(&l->newtid);
+		OffsetNumber off = ItemPointerGetOffsetNumber(&l->newtid);
+		Buffer		buf;
+		Page		page;
+		HeapTupleHeader h;
+		PhHeaderChange chg;
+
+		e = hash_search(cs->map, &l->oldtarget, HASH_FIND, NULL);
+		if (e == NULL || !TransactionIdEquals(e->xmin, l->update_xid))
+			continue;
+
+		buf = ph_page_open_for_write(cs->NewHeap, vblock);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		h = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
+		chg.offnum = off;
+		chg.infomask = h->t_infomask;
+		chg.infomask2 = h->t_infomask2;
+		chg.xmin = HeapTupleHeaderGetRawXmin(h);
+		chg.xmax = HeapTupleHeaderGetRawXmax(h);
+		chg.cid = HeapTupleHeaderGetRawCommandId(h);
+		chg.ctid = e->newtid;
+		ph_wal_set_headers(cs->NewHeap, buf, vblock, &chg, 1, false);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
  * ph_cluster_write puts one tuple of a CLUSTER / VACUUM FULL rewrite into
  * the new relation with its MVCC header as is (old snapshots must keep
  * seeing, or not seeing, it): the tuple is re-formed without the values of
  * dropped columns, its transaction state copied, its old xids frozen when
  * they precede the cutoffs, and it is toasted into the new relation's
  * TOAST table if needed.  It then goes through phantom's insertion path
- * (lane page + ph_wal_insert), which gives it a fresh TID.
- *
- * Unlike heap's rewrite, update chains between kept versions are not
- * relinked: t_ctid of every copied version points to itself, so an old
- * snapshot that tries to update a recently-dead version sees it as deleted
- * rather than updated (both are serialization failures).
+ * (lane page + ph_wal_insert), which gives it a fresh TID with t_ctid
+ * pointing to itself; ph_cluster_relink restores update chains at the end.
  */
 static void
-ph_cluster_write(Relation OldHeap, Relation NewHeap, HeapTuple tuple,
-				 Datum *values, bool *isnull, TransactionId freeze_xid,
-				 MultiXactId cutoff_multi, BulkInsertState bistate)
+ph_cluster_write(PhClusterState *cs, HeapTuple tuple)
 {
+	Relation	OldHeap = cs->OldHeap;
+	Relation	NewHeap = cs->NewHeap;
+	Datum	   *values = cs->values;
+	bool	   *isnull = cs->isnull;
 	TupleDesc	newdesc = RelationGetDescr(NewHeap);
 	HeapTuple	copy;
 	HeapTuple	toasted;
@@ -192,7 +306,8 @@ ph_cluster_write(Relation OldHeap, Relation NewHeap, HeapTuple tuple,
 	copy->t_data->t_infomask |= tuple->t_data->t_infomask & HEAP_XACT_MASK;
 
 	heap_freeze_tuple(copy->t_data, OldHeap->rd_rel->relfrozenxid,
-					  OldHeap->rd_rel->relminmxid, freeze_xid, cutoff_multi);
+					  OldHeap->rd_rel->relminmxid, cs->freeze_xid,
+					  cs->cutoff_multi);
 
 	toasted = copy;
 	if (HeapTupleHasExternal(copy) || copy->t_len > TOAST_TUPLE_THRESHOLD)
@@ -206,9 +321,12 @@ ph_cluster_write(Relation OldHeap, Relation NewHeap, HeapTuple tuple,
 
 	toasted->t_tableOid = RelationGetRelid(NewHeap);
 	buf = ph_get_insert_buffer(NewHeap, toasted->t_len, InvalidBuffer,
-							   bistate, &vblock);
+							   cs->bistate, &vblock);
 	ph_wal_insert(NewHeap, buf, vblock, toasted, 0);
 	UnlockReleaseBuffer(buf);
+
+	copy->t_self = toasted->t_self;
+	ph_cluster_note(cs, tuple, copy);
 
 	if (toasted != copy)
 		heap_freetuple(toasted);
@@ -242,12 +360,37 @@ phantom_relation_copy_for_cluster(Relation OldHeap, Relation NewHeap,
 	BulkInsertState bistate = GetBulkInsertState();
 	MemoryContext tuplecxt;
 	MemoryContext oldcxt;
+	PhClusterState cs;
 
 	Assert(olddesc->natts == natts);
 
 	tuplecxt = AllocSetContextCreate(CurrentMemoryContext,
 									 "phantom cluster tuple",
 									 ALLOCSET_DEFAULT_SIZES);
+
+	memset(&cs, 0, sizeof(cs));
+	cs.OldHeap = OldHeap;
+	cs.NewHeap = NewHeap;
+	cs.OldestXmin = OldestXmin;
+	cs.freeze_xid = *xid_cutoff;
+	cs.cutoff_multi = *multi_cutoff;
+	cs.bistate = bistate;
+	cs.values = values;
+	cs.isnull = isnull;
+	cs.cxt = AllocSetContextCreate(CurrentMemoryContext,
+								   "phantom cluster chains",
+								   ALLOCSET_DEFAULT_SIZES);
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(ItemPointerData);
+		ctl.entrysize = sizeof(PhClusterMapEntry);
+		ctl.hcxt = cs.cxt;
+		cs.map = hash_create("phantom cluster TID map", 1024, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	cs.maxlinks = 64;
+	cs.links = MemoryContextAlloc(cs.cxt, cs.maxlinks * sizeof(PhClusterLink));
 
 	if (OldIndex != NULL && use_sort)
 		tuplesort = tuplesort_begin_cluster(olddesc, OldIndex,
@@ -351,8 +494,7 @@ phantom_relation_copy_for_cluster(Relation OldHeap, Relation NewHeap,
 		else
 		{
 			oldcxt = MemoryContextSwitchTo(tuplecxt);
-			ph_cluster_write(OldHeap, NewHeap, tuple, values, isnull,
-							 *xid_cutoff, *multi_cutoff, bistate);
+			ph_cluster_write(&cs, tuple);
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(tuplecxt);
 		}
@@ -378,8 +520,7 @@ phantom_relation_copy_for_cluster(Relation OldHeap, Relation NewHeap,
 		{
 			CHECK_FOR_INTERRUPTS();
 			oldcxt = MemoryContextSwitchTo(tuplecxt);
-			ph_cluster_write(OldHeap, NewHeap, tuple, values, isnull,
-							 *xid_cutoff, *multi_cutoff, bistate);
+			ph_cluster_write(&cs, tuple);
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(tuplecxt);
 			pgstat_progress_update_param(PROGRESS_CLUSTER_HEAP_TUPLES_WRITTEN,
@@ -388,7 +529,10 @@ phantom_relation_copy_for_cluster(Relation OldHeap, Relation NewHeap,
 		tuplesort_end(tuplesort);
 	}
 
+	ph_cluster_relink(&cs);
+
 	FreeBulkInsertState(bistate);
+	MemoryContextDelete(cs.cxt);
 	MemoryContextDelete(tuplecxt);
 	pfree(values);
 	pfree(isnull);
