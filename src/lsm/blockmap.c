@@ -328,7 +328,7 @@ ph_page_open_for_write(Relation rel, BlockNumber vblock)
  * map -> meta is the documented order).  The old hot page becomes the new
  * head of the free list.
  */
-void
+bool
 ph_map_set_cold(Relation rel, BlockNumber vblock, Buffer hotbuf,
 				BlockNumber runblk)
 {
@@ -346,6 +346,18 @@ ph_map_set_cold(Relation rel, BlockNumber vblock, Buffer hotbuf,
 			 vblock, RelationGetRelationName(rel), hotblk);
 	if (runblk >= PH_MAP_COLD || runblk == PH_METAPAGE_BLKNO)
 		elog(ERROR, "phantom: invalid run page %u", runblk);
+
+	/*
+	 * A lookup may have pinned hotbuf between the caller's cleanup lock and
+	 * our map lock (it pins under the map share lock, then waits for the
+	 * content lock the caller holds): relocating now would hand it a free
+	 * page.  Only lookups that come later are sure to see the new entry.
+	 */
+	if (!IsBufferCleanupOK(hotbuf))
+	{
+		UnlockReleaseBuffer(mapbuf);
+		return false;
+	}
 
 	metabuf = ReadBufferExtended(rel, MAIN_FORKNUM, PH_METAPAGE_BLKNO,
 								 RBM_NORMAL, NULL);
@@ -385,4 +397,5 @@ ph_map_set_cold(Relation rel, BlockNumber vblock, Buffer hotbuf,
 
 	UnlockReleaseBuffer(metabuf);
 	UnlockReleaseBuffer(mapbuf);
+	return true;
 }

@@ -388,10 +388,10 @@ flush_batch(PhCompactState *cs)
 
 		if (!BufferIsValid(it->buf))
 			continue;
-		ph_map_set_cold(rel, it->vblock, it->buf, runblk);
+		if (ph_map_set_cold(rel, it->vblock, it->buf, runblk))
+			cs->moved++;		/* else pinned meanwhile: its frame is dead */
 		UnlockReleaseBuffer(it->buf);
 		it->buf = InvalidBuffer;
-		cs->moved++;
 	}
 
 done:

@@ -191,10 +191,12 @@ extern Buffer ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
  * ph_map_set_cold switches vblock from its hot page (hotbuf, which the
  * caller holds with a cleanup lock) to the run page runblk, puts the old
  * hot page on the free list, and WAL-logs both; hotbuf stays pinned and
- * locked for the caller to release.
+ * locked for the caller to release.  It returns false, changing nothing,
+ * if a lookup pinned hotbuf after the caller's cleanup lock (the vblock
+ * then stays hot).
  */
 extern Buffer ph_page_alloc(Relation rel);
-extern void ph_map_set_cold(Relation rel, BlockNumber vblock, Buffer hotbuf,
+extern bool ph_map_set_cold(Relation rel, BlockNumber vblock, Buffer hotbuf,
 							BlockNumber runblk);
 
 /*
