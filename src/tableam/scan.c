@@ -396,13 +396,17 @@ ph_scan_first_block(PhScanDesc scan, ScanDirection dir)
 
 /*
  * ph_scan_next_block returns the vblock after block in direction dir, or
- * InvalidBlockNumber when the scan has covered its range.  Forward scans
- * wrap around at the end (a synchronized scan may start in the middle).
+ * InvalidBlockNumber when the scan has covered its range.  The range is
+ * rs_numblocks vblocks (all of them if Invalid) from rs_startblock on,
+ * wrapping around at the end (a synchronized scan may start in the
+ * middle).  The range is not consumed as the scan advances, so a cursor
+ * may change direction any number of times.
  */
 static BlockNumber
 ph_scan_next_block(PhScanDesc scan, ScanDirection dir, BlockNumber block)
 {
-	bool		finished;
+	BlockNumber nblocks = scan->rs_nblocks;
+	BlockNumber next;
 
 	if (scan->rs_base.rs_parallel != NULL)
 		return table_block_parallelscan_nextpage(scan->rs_base.rs_rd,
@@ -411,25 +415,24 @@ ph_scan_next_block(PhScanDesc scan, ScanDirection dir, BlockNumber block)
 
 	if (ScanDirectionIsForward(dir))
 	{
-		block++;
-		if (block >= scan->rs_nblocks)
-			block = 0;
-		finished = (block == scan->rs_startblock) ||
-			(scan->rs_numblocks != InvalidBlockNumber &&
-			 --scan->rs_numblocks == 0);
+		next = (block + 1 >= nblocks) ? 0 : block + 1;
 
 		/* report where we are even when finished: next scans start here */
 		if (scan->rs_base.rs_flags & SO_ALLOW_SYNC)
-			ss_report_location(scan->rs_base.rs_rd, block);
-		return finished ? InvalidBlockNumber : block;
+			ss_report_location(scan->rs_base.rs_rd, next);
+
+		if (next == scan->rs_startblock)
+			return InvalidBlockNumber;
+		if (scan->rs_numblocks != InvalidBlockNumber &&
+			(next + nblocks - scan->rs_startblock) % nblocks >= scan->rs_numblocks)
+			return InvalidBlockNumber;
+		return next;
 	}
 
-	finished = (block == scan->rs_startblock) ||
-		(scan->rs_numblocks != InvalidBlockNumber &&
-		 --scan->rs_numblocks == 0);
-	if (finished)
+	/* backward: the range ends at its first block */
+	if (block == scan->rs_startblock)
 		return InvalidBlockNumber;
-	return block == 0 ? scan->rs_nblocks - 1 : block - 1;
+	return block == 0 ? nblocks - 1 : block - 1;
 }
 
 /* End of scan: release the page, so that a new fetch restarts the scan. */
