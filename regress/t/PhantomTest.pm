@@ -126,6 +126,10 @@ sub start_writers
 	for my $s (0 .. $nsessions - 1)
 	{
 		my $file = "$dir/w$s.sql";
+		# every statement with RETURNING prints exactly one line when it
+		# commits; @tags lists those lines in order, so the first tag not
+		# printed is the statement that was in flight at the crash
+		my @tags;
 		open my $fh, '>', $file or die $!;
 		print $fh "\\set ON_ERROR_STOP 1\n";
 		for my $i (1 .. 20000)
@@ -133,10 +137,17 @@ sub start_writers
 			my $id = $base + $s * 1000000 + $i;
 			my $pad = 'x' x ($i % 300);
 			print $fh "INSERT INTO $table VALUES ($id, 0, '$pad') RETURNING 'I', id;\n";
-			printf $fh "UPDATE $table SET v = %d WHERE id = %d RETURNING 'U', id, v;\n", $i, $id - 1
-			  if $i > 1;
-			printf $fh "DELETE FROM $table WHERE id = %d RETURNING 'D', id;\n", $id - 3
-			  if $i > 3 && $i % 5 == 0;
+			push @tags, "I|$id";
+			if ($i > 1)
+			{
+				printf $fh "UPDATE $table SET v = %d WHERE id = %d RETURNING 'U', id, v;\n", $i, $id - 1;
+				push @tags, sprintf("U|%d|%d", $id - 1, $i);
+			}
+			if ($i > 3 && $i % 5 == 0)
+			{
+				printf $fh "DELETE FROM $table WHERE id = %d RETURNING 'D', id;\n", $id - 3;
+				push @tags, sprintf("D|%d", $id - 3);
+			}
 			print $fh "BEGIN; UPDATE $table SET v = -1 WHERE id = $id; ROLLBACK;\n"
 			  if $i % 7 == 0;
 		}
@@ -145,7 +156,7 @@ sub start_writers
 		my $h = IPC::Run::start(
 			[ 'psql', '-X', '-qAt', '-F', '|', '-d', $node->connstr('postgres'), '-f', $file ],
 			'>', "$dir/w$s.out", '2>', "$dir/w$s.err");
-		push @runs, { h => $h, out => "$dir/w$s.out", err => "$dir/w$s.err" };
+		push @runs, { h => $h, out => "$dir/w$s.out", err => "$dir/w$s.err", tags => \@tags };
 	}
 	my $mfile = "$dir/maint.sql";
 	open my $mh, '>', $mfile or die $!;
@@ -181,16 +192,27 @@ sub stop_writers
 sub check_writers
 {
 	my ($node, $table, $w) = @_;
-	my (%ins, %upd, %del);
+	my (%ins, %upd, %del, %maybe_del);
+	my $problems = 0;
 	for my $r (@{ $w->{runs} })
 	{
-		for my $line (split /\n/, PostgreSQL::Test::Utils::slurp_file($r->{out}))
+		my @lines = split /\n/, PostgreSQL::Test::Utils::slurp_file($r->{out});
+		for my $n (0 .. $#lines)
 		{
+			my $line = $lines[$n];
+			if ($line ne $r->{tags}[$n])
+			{
+				diag "writer output '$line' where '$r->{tags}[$n]' was expected";
+				$problems++;
+			}
 			my @f = split /\|/, $line;
 			if ($f[0] eq 'I') { $ins{ $f[1] } = 1; }
 			elsif ($f[0] eq 'U') { $upd{ $f[1] } = $f[2]; }
 			elsif ($f[0] eq 'D') { $del{ $f[1] } = 1; }
 		}
+		# the statement in flight at the crash may or may not have committed
+		my $inflight = $r->{tags}[ scalar(@lines) ] // '';
+		$maybe_del{$1} = 1 if $inflight =~ /^D\|(\d+)/;
 	}
 	my %have;
 	for my $line (split /\n/,
@@ -199,17 +221,16 @@ sub check_writers
 		my ($id, $v) = split /\|/, $line;
 		$have{$id} = $v;
 	}
-	my $problems = 0;
 	for my $id (keys %ins)
 	{
-		next if $del{$id};
+		next if $del{$id} || $maybe_del{$id};
 		next if exists $have{$id};
 		diag "acknowledged insert of id $id is missing";
 		$problems++;
 	}
 	for my $id (keys %upd)
 	{
-		next if $del{$id};
+		next if $del{$id} || $maybe_del{$id};
 		next if defined $have{$id} && $have{$id} == $upd{$id};
 		diag "acknowledged update of id $id to v=$upd{$id} is lost (have "
 		  . ($have{$id} // 'no row') . ")";
