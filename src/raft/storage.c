@@ -3,8 +3,11 @@
  * storage.c
  *	  The durable Raft log: segment files, hard-state metadata, recovery.
  *
- * This file owns everything under the log directory (in production
- * $PGDATA/phantom/raft/):
+ * The log module owns everything under the log directory (in production
+ * $PGDATA/phantom/raft/).  This file holds the log proper (segments,
+ * append, sync, truncation, compaction, recovery at open, reads);
+ * storage_meta.c the "meta" slots and snapshot blobs; storage_io.c the
+ * error helpers and the I/O wrappers with the fault hook.  Files:
  *
  *	  meta					two 512-byte slots holding the hard state (term,
  *							vote, commit) and the snapshot marker (index,
@@ -60,410 +63,13 @@
 #include <unistd.h>
 
 #include "phantom/raft/storage.h"
-
-#define SEG_MAGIC		0x4C524850	/* "PHRL" */
-#define META_MAGIC		0x4D524850	/* "PHRM" */
-#define FORMAT_VERSION	1
-#define META_SLOT_SIZE	512
-#define META_FILE		"meta"
-#define META_TMP_FILE	"meta.tmp"
-#define SEG_SUFFIX		".seg"
-#define SNAP_MAGIC		0x53524850	/* "PHRS" */
-#define SNAP_PREFIX		"snap-"
-#define SNAP_TMP_FILE	"snap.tmp"
-#define SEG_NAME_LEN	(16 + 4)
-
-/* Header at the start of every segment file. */
-typedef struct SegHeader
-{
-	uint32		magic;
-	uint32		version;
-	uint64		first_index;
-	uint64		reserved;
-	uint32		reserved2;
-	uint32		crc;			/* over the bytes before it */
-} SegHeader;
-
-/* Header of every record; the payload follows, padded to 8 bytes. */
-typedef struct RecHeader
-{
-	uint32		crc;			/* over the rest of the header + payload */
-	uint32		len;
-	uint64		index;
-	uint64		term;
-	uint8		type;
-	uint8		zero[7];
-} RecHeader;
-
-/* One metadata slot; two of them live at offsets 0 and META_SLOT_SIZE. */
-typedef struct MetaSlot
-{
-	uint32		magic;
-	uint32		version;
-	uint64		seq;
-	uint64		term;
-	uint64		vote;
-	uint64		commit;
-	uint64		snap_index;
-	uint64		snap_term;
-	uint32		reserved;
-	uint32		crc;			/* over the bytes before it */
-} MetaSlot;
-
-/* Header of a snapshot blob file; the blob follows. */
-typedef struct SnapHeader
-{
-	uint32		magic;
-	uint32		version;
-	uint64		index;
-	uint64		term;
-	uint32		len;
-	uint32		crc;			/* over the bytes before it + the blob */
-} SnapHeader;
-
-StaticAssertDecl(sizeof(SnapHeader) == 32, "snapshot header layout");
-StaticAssertDecl(sizeof(SegHeader) == 32, "segment header layout");
-StaticAssertDecl(sizeof(RecHeader) == 32, "record header layout");
-StaticAssertDecl(sizeof(MetaSlot) == 64, "meta slot layout");
-
-#define REC_HDR ((uint64) sizeof(RecHeader))
-#define SEG_HDR ((uint64) sizeof(SegHeader))
-#define ALIGN8(x) (((uint64) (x) + 7) & ~((uint64) 7))
-#define REC_SIZE(len) (REC_HDR + ALIGN8(len))
-
-/* In-memory image of one segment. */
-typedef struct Segment
-{
-	uint64		first;			/* index of its first record */
-	uint64		count;			/* records in it */
-	uint64		cap;			/* allocated length of terms/offs */
-	uint64	   *terms;			/* term of each record */
-	uint64	   *offs;			/* file offset of each record */
-	uint64		size;			/* bytes: header + records */
-} Segment;
-
-struct PhRaftLog
-{
-	char		dir[MAXPGPATH];
-	int			dirfd;
-	int			metafd;
-	uint64		segsize;
-
-	Segment    *segs;
-	int			nsegs;
-	int			capsegs;
-	int			tailfd;			/* fd of segs[nsegs - 1], or -1 */
-	int			readfd;			/* cached fd for reading an older segment */
-	uint64		readfirst;		/* first index of the segment of readfd */
-
-	uint64		snap_index;
-	uint64		snap_term;
-	void	   *snap_data;		/* snapshot blob (malloc'd) or NULL */
-	uint32		snap_len;
-	PhRaftHardState hs;
-	uint64		meta_seq;		/* sequence of the newest valid slot */
-
-	uint64		synced_index;	/* durable up to here */
-	bool		tail_dirty;		/* tail written since last sync */
-	bool		dir_dirty;		/* segment created since last sync */
-	bool		needs_repair;	/* files may differ from memory */
-
-	char	   *wbuf;			/* batch being written */
-	size_t		wcap;
-	char	   *rbuf;			/* record being read */
-	size_t		rcap;
-	char		note[PH_RAFT_LOG_MSGLEN];
-};
-
-static int	slurp(const char *path, char **out, uint64 *size,
-				  PhRaftLogError *err);
-
-static PhRaftLogFaultHook fault_hook = NULL;
-static void *fault_arg = NULL;
-
-/* ---------------------------------------------------------------------
- * Errors and small helpers
- * ---------------------------------------------------------------------
- */
-
-/* Fill *err (if given) and return code. */
-static int
-pg_attribute_printf(4, 5)
-set_err(PhRaftLogError *err, int code, int sys_errno, const char *fmt,...)
-{
-	if (err != NULL)
-	{
-		va_list		ap;
-
-		err->code = code;
-		err->sys_errno = sys_errno;
-		va_start(ap, fmt);
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-static void
-clear_err(PhRaftLogError *err)
-{
-	if (err != NULL)
-	{
-		err->code = PH_RAFT_LOG_OK;
-		err->sys_errno = 0;
-		err->message[0] = '\0';
-	}
-}
-
-/* Report a failed system call on path. */
-static int
-io_err(PhRaftLogError *err, int e, const char *what, const char *path)
-{
-	return set_err(err, PH_RAFT_LOG_EIO, e, "could not %s \"%s\": %s",
-				   what, path, strerror(e));
-}
-
-const char *
-ph_raft_log_code_name(int code)
-{
-	switch (code)
-	{
-		case PH_RAFT_LOG_OK:
-			return "ok";
-		case PH_RAFT_LOG_EIO:
-			return "I/O error";
-		case PH_RAFT_LOG_ECORRUPT:
-			return "corrupt";
-		case PH_RAFT_LOG_EINVAL:
-			return "invalid request";
-		case PH_RAFT_LOG_ECOMPACTED:
-			return "compacted";
-		case PH_RAFT_LOG_EUNAVAILABLE:
-			return "unavailable";
-	}
-	return "unknown";
-}
-
-/* Append a sentence to the recovery note. */
-static void
-pg_attribute_printf(2, 3)
-add_note(PhRaftLog *log, const char *fmt,...)
-{
-	size_t		used = strlen(log->note);
-	va_list		ap;
-
-	if (used > 0 && used + 2 < sizeof(log->note))
-	{
-		strcat(log->note, "; ");
-		used += 2;
-	}
-	va_start(ap, fmt);
-	vsnprintf(log->note + used, sizeof(log->note) - used, fmt, ap);
-	va_end(ap);
-}
-
-static void
-seg_path(const PhRaftLog *log, uint64 first, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%016" INT64_MODIFIER "X" SEG_SUFFIX, log->dir, first);
-}
-
-static void
-file_path(const PhRaftLog *log, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", log->dir, name);
-}
-
-/* Make sure *buf holds at least need bytes. */
-static bool
-ensure_buf(char **buf, size_t *cap, size_t need)
-{
-	if (*cap < need)
-	{
-		size_t		ncap = *cap ? *cap : 8192;
-		char	   *nbuf;
-
-		while (ncap < need)
-			ncap *= 2;
-		nbuf = realloc(*buf, ncap);
-		if (nbuf == NULL)
-			return false;
-		*buf = nbuf;
-		*cap = ncap;
-	}
-	return true;
-}
-
-static pg_crc32c
-crc_of(const void *a, size_t alen, const void *b, size_t blen)
-{
-	pg_crc32c	crc;
-
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, a, alen);
-	if (blen > 0)
-		COMP_CRC32C(crc, b, blen);
-	FIN_CRC32C(crc);
-	return crc;
-}
+#include "storage_int.h"
 
 static pg_crc32c
 rec_crc(const RecHeader *h, const void *payload)
 {
-	return crc_of((const char *) h + sizeof(uint32),
-				  sizeof(RecHeader) - sizeof(uint32), payload, h->len);
-}
-
-/* ---------------------------------------------------------------------
- * I/O wrappers: each asks the fault hook first.
- * ---------------------------------------------------------------------
- */
-
-void
-ph_raft_log_set_fault_hook(PhRaftLogFaultHook hook, void *arg)
-{
-	fault_hook = hook;
-	fault_arg = arg;
-}
-
-static int
-fault(PhRaftLogIoOp op, const char *path, size_t *len)
-{
-	size_t		dummy = 0;
-
-	if (fault_hook == NULL)
-		return 0;
-	return fault_hook(op, path, len ? len : &dummy, fault_arg);
-}
-
-/* pwrite all of buf at off; returns 0 or an errno. */
-static int
-io_pwrite(int fd, const char *path, const void *buf, size_t len, uint64 off)
-{
-	size_t		allowed = len;
-	int			e = fault(PH_RAFT_IO_WRITE, path, &allowed);
-	size_t		done = 0;
-
-	if (e != 0 && allowed > len)
-		allowed = len;
-	if (e == 0)
-		allowed = len;
-	while (done < allowed)
-	{
-		ssize_t		r = pwrite(fd, (const char *) buf + done, allowed - done,
-							   (off_t) (off + done));
-
-		if (r < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (r == 0)
-			return ENOSPC;
-		done += r;
-	}
-	return e;
-}
-
-/* fdatasync (data only) or fsync; returns 0 or an errno. */
-static int
-io_sync(int fd, const char *path, bool datasync)
-{
-	int			e = fault(PH_RAFT_IO_FSYNC, path, NULL);
-
-	if (e != 0)
-		return e;
-	if ((datasync ? fdatasync(fd) : fsync(fd)) != 0)
-		return errno;
-	return 0;
-}
-
-static int
-io_dirsync(PhRaftLog *log)
-{
-	int			e = fault(PH_RAFT_IO_DIRSYNC, log->dir, NULL);
-
-	if (e != 0)
-		return e;
-	if (fsync(log->dirfd) != 0)
-		return errno;
-	return 0;
-}
-
-static int
-io_truncate(int fd, const char *path, uint64 size)
-{
-	int			e = fault(PH_RAFT_IO_TRUNCATE, path, NULL);
-
-	if (e != 0)
-		return e;
-	if (ftruncate(fd, (off_t) size) != 0)
-		return errno;
-	return 0;
-}
-
-static int
-io_unlink(const char *path)
-{
-	int			e = fault(PH_RAFT_IO_UNLINK, path, NULL);
-
-	if (e != 0)
-		return e;
-	if (unlink(path) != 0 && errno != ENOENT)
-		return errno;
-	return 0;
-}
-
-/* Create (or reset) a file for writing; returns fd or -errno. */
-static int
-io_create(const char *path)
-{
-	int			e = fault(PH_RAFT_IO_CREATE, path, NULL);
-	int			fd;
-
-	if (e != 0)
-		return -e;
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	return fd;
-}
-
-static int
-io_rename(const char *from, const char *to)
-{
-	int			e = fault(PH_RAFT_IO_RENAME, to, NULL);
-
-	if (e != 0)
-		return e;
-	if (rename(from, to) != 0)
-		return errno;
-	return 0;
-}
-
-/* Read exactly len bytes at off; returns 0, an errno, or -1 on EOF. */
-static int
-read_at(int fd, void *buf, size_t len, uint64 off)
-{
-	size_t		done = 0;
-
-	while (done < len)
-	{
-		ssize_t		r = pread(fd, (char *) buf + done, len - done,
-							  (off_t) (off + done));
-
-		if (r < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (r == 0)
-			return -1;
-		done += r;
-	}
-	return 0;
+	return ph_rlog_crc((const char *) h + sizeof(uint32),
+					   sizeof(RecHeader) - sizeof(uint32), payload, h->len);
 }
 
 /* ---------------------------------------------------------------------
@@ -682,7 +288,7 @@ list_segments(PhRaftLog *log, uint64 **out, int *n, PhRaftLogError *err)
 				cap = 0;
 
 	if (d == NULL)
-		return io_err(err, errno, "open directory", log->dir);
+		return ph_rlog_io_error(err, errno, "open directory", log->dir);
 	while ((errno = 0, de = readdir(d)) != NULL)
 	{
 		uint64		first;
@@ -699,7 +305,7 @@ list_segments(PhRaftLog *log, uint64 **out, int *n, PhRaftLogError *err)
 			{
 				free(arr);
 				closedir(d);
-				return io_err(err, ENOMEM, "list directory", log->dir);
+				return ph_rlog_io_error(err, ENOMEM, "list directory", log->dir);
 			}
 			arr = na;
 		}
@@ -711,7 +317,7 @@ list_segments(PhRaftLog *log, uint64 **out, int *n, PhRaftLogError *err)
 
 		free(arr);
 		closedir(d);
-		return io_err(err, e, "read directory", log->dir);
+		return ph_rlog_io_error(err, e, "read directory", log->dir);
 	}
 	closedir(d);
 	if (cnt > 1)
@@ -728,11 +334,11 @@ unlink_seg(PhRaftLog *log, uint64 first, PhRaftLogError *err)
 	char		path[MAXPGPATH];
 	int			e;
 
-	seg_path(log, first, path, sizeof(path));
-	if ((e = io_unlink(path)) != 0)
-		return io_err(err, e, "remove segment", path);
-	if ((e = io_dirsync(log)) != 0)
-		return io_err(err, e, "fsync directory", log->dir);
+	ph_rlog_seg_path(log, first, path, sizeof(path));
+	if ((e = ph_rlog_unlink(path)) != 0)
+		return ph_rlog_io_error(err, e, "remove segment", path);
+	if ((e = ph_rlog_dirsync(log)) != 0)
+		return ph_rlog_io_error(err, e, "fsync directory", log->dir);
 	return PH_RAFT_LOG_OK;
 }
 
@@ -745,10 +351,10 @@ open_tail(PhRaftLog *log, PhRaftLogError *err)
 
 	if (s == NULL || log->tailfd >= 0)
 		return PH_RAFT_LOG_OK;
-	seg_path(log, s->first, path, sizeof(path));
+	ph_rlog_seg_path(log, s->first, path, sizeof(path));
 	log->tailfd = open(path, O_RDWR | O_CLOEXEC);
 	if (log->tailfd < 0)
-		return io_err(err, errno, "open segment", path);
+		return ph_rlog_io_error(err, errno, "open segment", path);
 	return PH_RAFT_LOG_OK;
 }
 
@@ -794,15 +400,15 @@ repair(PhRaftLog *log, PhRaftLogError *err)
 
 		if ((rc = open_tail(log, err)) != PH_RAFT_LOG_OK)
 			return rc;
-		seg_path(log, tail->first, path, sizeof(path));
+		ph_rlog_seg_path(log, tail->first, path, sizeof(path));
 		if (fstat(log->tailfd, &st) != 0)
-			return io_err(err, errno, "stat segment", path);
+			return ph_rlog_io_error(err, errno, "stat segment", path);
 		if ((uint64) st.st_size != tail->size)
 		{
-			if ((e = io_truncate(log->tailfd, path, tail->size)) != 0)
-				return io_err(err, e, "truncate segment", path);
-			if ((e = io_sync(log->tailfd, path, false)) != 0)
-				return io_err(err, e, "fsync segment", path);
+			if ((e = ph_rlog_truncate(log->tailfd, path, tail->size)) != 0)
+				return ph_rlog_io_error(err, e, "truncate segment", path);
+			if ((e = ph_rlog_fsync(log->tailfd, path, false)) != 0)
+				return ph_rlog_io_error(err, e, "fsync segment", path);
 		}
 	}
 	log->needs_repair = false;
@@ -844,274 +450,6 @@ rollback(PhRaftLog *log)
 	log->tail_dirty = false;
 	log->dir_dirty = false;
 	(void) repair(log, &ignored);
-}
-
-/* ---------------------------------------------------------------------
- * Metadata file
- * ---------------------------------------------------------------------
- */
-
-static void
-meta_fill(const PhRaftLog *log, MetaSlot *m, uint64 seq,
-		  const PhRaftHardState *hs, uint64 snap_index, uint64 snap_term)
-{
-	memset(m, 0, sizeof(*m));
-	m->magic = META_MAGIC;
-	m->version = FORMAT_VERSION;
-	m->seq = seq;
-	m->term = hs->term;
-	m->vote = hs->vote;
-	m->commit = hs->commit;
-	m->snap_index = snap_index;
-	m->snap_term = snap_term;
-	m->crc = crc_of(m, offsetof(MetaSlot, crc), NULL, 0);
-}
-
-static bool
-meta_valid(const MetaSlot *m)
-{
-	return m->magic == META_MAGIC && m->version == FORMAT_VERSION &&
-		m->seq != 0 && m->crc == crc_of(m, offsetof(MetaSlot, crc), NULL, 0);
-}
-
-/*
- * Write the next metadata slot (the one not holding the newest state) and
- * fsync.  Memory is updated only on success, so a failure leaves the last
- * durable state in place and the next attempt rewrites the same slot.
- */
-static int
-meta_write(PhRaftLog *log, const PhRaftHardState *hs, uint64 snap_index,
-		   uint64 snap_term, PhRaftLogError *err)
-{
-	char		slot[META_SLOT_SIZE];
-	char		path[MAXPGPATH];
-	uint64		seq = log->meta_seq + 1;
-	int			e;
-
-	memset(slot, 0, sizeof(slot));
-	meta_fill(log, (MetaSlot *) slot, seq, hs, snap_index, snap_term);
-	file_path(log, META_FILE, path, sizeof(path));
-	if ((e = io_pwrite(log->metafd, path, slot, sizeof(slot),
-					   (seq % 2) * META_SLOT_SIZE)) != 0)
-		return io_err(err, e, "write metadata file", path);
-	if ((e = io_sync(log->metafd, path, true)) != 0)
-		return io_err(err, e, "fsync metadata file", path);
-	log->meta_seq = seq;
-	log->hs = *hs;
-	log->snap_index = snap_index;
-	log->snap_term = snap_term;
-	return PH_RAFT_LOG_OK;
-}
-
-/*
- * Open the metadata file, creating it in a fresh directory (write a
- * temporary file, fsync, rename, fsync the directory).  have_segments says
- * whether segment files exist: then a missing file is corruption.
- */
-static int
-meta_open(PhRaftLog *log, bool have_segments, PhRaftLogError *err)
-{
-	char		path[MAXPGPATH];
-	char		tmp[MAXPGPATH];
-	char		buf[2 * META_SLOT_SIZE];
-	MetaSlot	a,
-				b;
-	int			e;
-
-	file_path(log, META_FILE, path, sizeof(path));
-	file_path(log, META_TMP_FILE, tmp, sizeof(tmp));
-	(void) unlink(tmp);
-	log->metafd = open(path, O_RDWR | O_CLOEXEC);
-	if (log->metafd < 0 && errno != ENOENT)
-		return io_err(err, errno, "open metadata file", path);
-	if (log->metafd < 0)
-	{
-		PhRaftHardState zero = {0, 0, 0};
-		int			fd;
-
-		if (have_segments)
-			return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-						   "raft metadata file \"%s\" is missing but segment files exist",
-						   path);
-		memset(buf, 0, sizeof(buf));
-		/* seq 1 lives in slot 1; slot 0 stays invalid until seq 2. */
-		meta_fill(log, (MetaSlot *) (buf + META_SLOT_SIZE), 1, &zero, 0, 0);
-		if ((fd = io_create(tmp)) < 0)
-			return io_err(err, -fd, "create metadata file", tmp);
-		if ((e = io_pwrite(fd, tmp, buf, sizeof(buf), 0)) != 0 ||
-			(e = io_sync(fd, tmp, false)) != 0)
-		{
-			close(fd);
-			(void) unlink(tmp);
-			return io_err(err, e, "write metadata file", tmp);
-		}
-		close(fd);
-		if ((e = io_rename(tmp, path)) != 0)
-		{
-			(void) unlink(tmp);
-			return io_err(err, e, "rename metadata file to", path);
-		}
-		if ((e = io_dirsync(log)) != 0)
-			return io_err(err, e, "fsync directory", log->dir);
-		log->metafd = open(path, O_RDWR | O_CLOEXEC);
-		if (log->metafd < 0)
-			return io_err(err, errno, "open metadata file", path);
-	}
-
-	memset(buf, 0, sizeof(buf));
-	e = read_at(log->metafd, buf, sizeof(buf), 0);
-	if (e > 0)
-		return io_err(err, e, "read metadata file", path);
-	/* A short file is tolerated: the missing part reads as zeroes. */
-	memcpy(&a, buf, sizeof(a));
-	memcpy(&b, buf + META_SLOT_SIZE, sizeof(b));
-	if (!meta_valid(&a) && !meta_valid(&b))
-		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-					   "raft metadata file \"%s\" is corrupt: neither slot (offsets 0 and %d) has a valid checksum",
-					   path, META_SLOT_SIZE);
-	if (!meta_valid(&a) || (meta_valid(&b) && b.seq > a.seq))
-		a = b;
-	log->meta_seq = a.seq;
-	log->hs.term = a.term;
-	log->hs.vote = a.vote;
-	log->hs.commit = a.commit;
-	log->snap_index = a.snap_index;
-	log->snap_term = a.snap_term;
-	return PH_RAFT_LOG_OK;
-}
-
-/* ---------------------------------------------------------------------
- * Snapshot blob files
- * ---------------------------------------------------------------------
- */
-
-static void
-snap_path(const PhRaftLog *log, uint64 index, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/" SNAP_PREFIX "%016" INT64_MODIFIER "X", log->dir,
-			 index);
-}
-
-static pg_crc32c
-snap_crc(const SnapHeader *h, const void *data)
-{
-	return crc_of(h, offsetof(SnapHeader, crc), data, h->len);
-}
-
-/*
- * Durably write the blob of the snapshot at (index, term): a temporary
- * file, fsync, rename to snap-<index>, fsync the directory.  Written before
- * the metadata marker that makes it current, so a crash in between leaves
- * an unreferenced file that the next open removes.
- */
-static int
-snap_write(PhRaftLog *log, uint64 index, uint64 term, const void *data,
-		   uint32 len, PhRaftLogError *err)
-{
-	char		tmp[MAXPGPATH];
-	char		path[MAXPGPATH];
-	SnapHeader	h;
-	int			fd,
-				e;
-
-	file_path(log, SNAP_TMP_FILE, tmp, sizeof(tmp));
-	snap_path(log, index, path, sizeof(path));
-	memset(&h, 0, sizeof(h));
-	h.magic = SNAP_MAGIC;
-	h.version = FORMAT_VERSION;
-	h.index = index;
-	h.term = term;
-	h.len = len;
-	h.crc = snap_crc(&h, data);
-	if ((fd = io_create(tmp)) < 0)
-		return io_err(err, -fd, "create snapshot file", tmp);
-	if ((e = io_pwrite(fd, tmp, &h, sizeof(h), 0)) != 0 ||
-		(len > 0 && (e = io_pwrite(fd, tmp, data, len, sizeof(h))) != 0) ||
-		(e = io_sync(fd, tmp, false)) != 0)
-	{
-		close(fd);
-		(void) unlink(tmp);
-		return io_err(err, e, "write snapshot file", tmp);
-	}
-	close(fd);
-	if ((e = io_rename(tmp, path)) != 0)
-	{
-		(void) unlink(tmp);
-		return io_err(err, e, "rename snapshot file to", path);
-	}
-	if ((e = io_dirsync(log)) != 0)
-		return io_err(err, e, "fsync directory", log->dir);
-	return PH_RAFT_LOG_OK;
-}
-
-/*
- * Remove snapshot blob files other than the current one, and a leftover
- * temporary file.  Best effort: a stale file is harmless and is retried at
- * the next compaction or open.
- */
-static void
-snap_cleanup(PhRaftLog *log)
-{
-	DIR		   *d = opendir(log->dir);
-	struct dirent *de;
-	char		keep[64];
-	char		path[MAXPGPATH];
-	bool		removed = false;
-
-	if (d == NULL)
-		return;
-	snprintf(keep, sizeof(keep), SNAP_PREFIX "%016" INT64_MODIFIER "X",
-			 log->snap_index);
-	while ((de = readdir(d)) != NULL)
-	{
-		if (strcmp(de->d_name, SNAP_TMP_FILE) != 0 &&
-			(strncmp(de->d_name, SNAP_PREFIX, strlen(SNAP_PREFIX)) != 0 ||
-			 (log->snap_index > 0 && strcmp(de->d_name, keep) == 0)))
-			continue;
-		file_path(log, de->d_name, path, sizeof(path));
-		if (io_unlink(path) == 0)
-			removed = true;
-	}
-	closedir(d);
-	if (removed)
-		(void) io_dirsync(log);
-}
-
-/* Load the blob of the current snapshot (open); missing or bad is corrupt. */
-static int
-snap_load(PhRaftLog *log, PhRaftLogError *err)
-{
-	char		path[MAXPGPATH];
-	char	   *buf;
-	uint64		size;
-	SnapHeader	h;
-	int			rc;
-
-	if (log->snap_index == 0)
-		return PH_RAFT_LOG_OK;
-	snap_path(log, log->snap_index, path, sizeof(path));
-	if (access(path, F_OK) != 0 && errno == ENOENT)
-		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-					   "raft snapshot file \"%s\" is missing (the metadata names a snapshot at index " UINT64_FORMAT ")",
-					   path, log->snap_index);
-	if ((rc = slurp(path, &buf, &size, err)) != PH_RAFT_LOG_OK)
-		return rc;
-	if (size >= sizeof(h))
-		memcpy(&h, buf, sizeof(h));
-	if (size < sizeof(h) || h.magic != SNAP_MAGIC ||
-		h.version != FORMAT_VERSION || h.len != size - sizeof(h) ||
-		h.index != log->snap_index || h.term != log->snap_term ||
-		h.crc != snap_crc(&h, buf + sizeof(h)))
-	{
-		free(buf);
-		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-					   "raft snapshot file \"%s\" is corrupt or does not match the snapshot marker (index " UINT64_FORMAT ", term " UINT64_FORMAT ")",
-					   path, log->snap_index, log->snap_term);
-	}
-	memmove(buf, buf + sizeof(h), h.len);
-	log->snap_data = buf;
-	log->snap_len = h.len;
-	return PH_RAFT_LOG_OK;
 }
 
 /* ---------------------------------------------------------------------
@@ -1157,41 +495,6 @@ find_valid_after(const char *buf, uint64 size, uint64 from,
 	return false;
 }
 
-/* Read a whole file into a malloc'd buffer. */
-static int
-slurp(const char *path, char **out, uint64 *size, PhRaftLogError *err)
-{
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char	   *buf;
-	int			e;
-
-	if (fd < 0)
-		return io_err(err, errno, "open segment", path);
-	if (fstat(fd, &st) != 0)
-	{
-		e = errno;
-		close(fd);
-		return io_err(err, e, "stat segment", path);
-	}
-	buf = malloc(st.st_size > 0 ? st.st_size : 1);
-	if (buf == NULL)
-	{
-		close(fd);
-		return io_err(err, ENOMEM, "read segment", path);
-	}
-	e = read_at(fd, buf, st.st_size, 0);
-	close(fd);
-	if (e != 0)
-	{
-		free(buf);
-		return io_err(err, e > 0 ? e : EIO, "read segment", path);
-	}
-	*out = buf;
-	*size = st.st_size;
-	return PH_RAFT_LOG_OK;
-}
-
 /* Cut a file to size and fsync it (used by recovery on a torn tail). */
 static int
 cut_file(const char *path, uint64 size, PhRaftLogError *err)
@@ -1200,12 +503,12 @@ cut_file(const char *path, uint64 size, PhRaftLogError *err)
 	int			e;
 
 	if (fd < 0)
-		return io_err(err, errno, "open segment", path);
-	if ((e = io_truncate(fd, path, size)) != 0 ||
-		(e = io_sync(fd, path, false)) != 0)
+		return ph_rlog_io_error(err, errno, "open segment", path);
+	if ((e = ph_rlog_truncate(fd, path, size)) != 0 ||
+		(e = ph_rlog_fsync(fd, path, false)) != 0)
 	{
 		close(fd);
-		return io_err(err, e, "truncate segment", path);
+		return ph_rlog_io_error(err, e, "truncate segment", path);
 	}
 	close(fd);
 	return PH_RAFT_LOG_OK;
@@ -1234,16 +537,16 @@ scan_segment(PhRaftLog *log, uint64 first, bool is_last, uint64 expect,
 	int			rc;
 	const char *why = NULL;
 
-	seg_path(log, first, path, sizeof(path));
-	if ((rc = slurp(path, &buf, &size, err)) != PH_RAFT_LOG_OK)
+	ph_rlog_seg_path(log, first, path, sizeof(path));
+	if ((rc = ph_rlog_slurp(path, &buf, &size, err)) != PH_RAFT_LOG_OK)
 		return rc;
 
 	if (expect != 0 && first != expect)
 	{
 		free(buf);
-		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-					   "raft log has a gap: segment \"%s\" starts at index " UINT64_FORMAT " but index " UINT64_FORMAT " was expected",
-					   path, first, expect);
+		return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+							 "raft log has a gap: segment \"%s\" starts at index " UINT64_FORMAT " but index " UINT64_FORMAT " was expected",
+							 path, first, expect);
 	}
 
 	/* Segment header. */
@@ -1251,27 +554,27 @@ scan_segment(PhRaftLog *log, uint64 first, bool is_last, uint64 expect,
 		memcpy(&sh, buf, sizeof(sh));
 	if (size < SEG_HDR || sh.magic != SEG_MAGIC ||
 		sh.version != FORMAT_VERSION ||
-		sh.crc != crc_of(&sh, offsetof(SegHeader, crc), NULL, 0) ||
+		sh.crc != ph_rlog_crc(&sh, offsetof(SegHeader, crc), NULL, 0) ||
 		sh.first_index != first)
 	{
 		if (is_last &&
 			!find_valid_after(buf, size, SEG_HDR, first, &at, &h))
 		{
 			free(buf);
-			add_note(log, "removed segment \"%s\" with a torn header (" UINT64_FORMAT " bytes)",
-					 path, size);
+			ph_rlog_note(log, "removed segment \"%s\" with a torn header (" UINT64_FORMAT " bytes)",
+						 path, size);
 			return unlink_seg(log, first, err);
 		}
 		free(buf);
-		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-					   "raft log segment \"%s\" has an invalid header at offset 0",
-					   path);
+		return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+							 "raft log segment \"%s\" has an invalid header at offset 0",
+							 path);
 	}
 
 	if ((s = segs_add(log, first)) == NULL)
 	{
 		free(buf);
-		return io_err(err, ENOMEM, "scan segment", path);
+		return ph_rlog_io_error(err, ENOMEM, "scan segment", path);
 	}
 	off = SEG_HDR;
 	while (off < size)
@@ -1287,7 +590,7 @@ scan_segment(PhRaftLog *log, uint64 first, bool is_last, uint64 expect,
 		if (!seg_push(s, h.term, off))
 		{
 			free(buf);
-			return io_err(err, ENOMEM, "scan segment", path);
+			return ph_rlog_io_error(err, ENOMEM, "scan segment", path);
 		}
 		*prev_term = h.term;
 		off += REC_SIZE(h.len);
@@ -1307,20 +610,20 @@ scan_segment(PhRaftLog *log, uint64 first, bool is_last, uint64 expect,
 		{
 			free(buf);
 			if (!is_last)
-				return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-							   "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (%s; expected index " UINT64_FORMAT ") and is not the last segment",
-							   path, off, why, first + s->count);
+				return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+									 "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (%s; expected index " UINT64_FORMAT ") and is not the last segment",
+									 path, off, why, first + s->count);
 			if (bad_crc)
-				return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-							   "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (%s; expected index " UINT64_FORMAT "), but a valid record (index " UINT64_FORMAT ") follows at offset " UINT64_FORMAT,
-							   path, off, why, first + s->count, next.index, at);
-			return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-						   "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (%s: record index " UINT64_FORMAT " term " UINT64_FORMAT ", expected index " UINT64_FORMAT ")",
-						   path, off, why, h.index, h.term, first + s->count);
+				return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+									 "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (%s; expected index " UINT64_FORMAT "), but a valid record (index " UINT64_FORMAT ") follows at offset " UINT64_FORMAT,
+									 path, off, why, first + s->count, next.index, at);
+			return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+								 "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (%s: record index " UINT64_FORMAT " term " UINT64_FORMAT ", expected index " UINT64_FORMAT ")",
+								 path, off, why, h.index, h.term, first + s->count);
 		}
 		free(buf);
-		add_note(log, "cut torn tail of \"%s\" at offset " UINT64_FORMAT " (" UINT64_FORMAT " bytes, after index " UINT64_FORMAT ")",
-				 path, off, size - off, first + s->count - 1);
+		ph_rlog_note(log, "cut torn tail of \"%s\" at offset " UINT64_FORMAT " (" UINT64_FORMAT " bytes, after index " UINT64_FORMAT ")",
+					 path, off, size - off, first + s->count - 1);
 		if ((rc = cut_file(path, off, err)) != PH_RAFT_LOG_OK)
 			return rc;
 	}
@@ -1331,7 +634,7 @@ scan_segment(PhRaftLog *log, uint64 first, bool is_last, uint64 expect,
 	{
 		/* Only possible for the last segment (others would be a gap). */
 		segs_drop_from(log, log->nsegs - 1);
-		add_note(log, "removed empty segment \"%s\"", path);
+		ph_rlog_note(log, "removed empty segment \"%s\"", path);
 		return unlink_seg(log, first, err);
 	}
 	return PH_RAFT_LOG_OK;
@@ -1359,8 +662,8 @@ apply_snapshot(PhRaftLog *log, PhRaftLogError *err)
 
 		if (s->terms[log->snap_index - s->first] != log->snap_term)
 		{
-			add_note(log, "discarded log conflicting with snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT,
-					 log->snap_index, log->snap_term);
+			ph_rlog_note(log, "discarded log conflicting with snapshot at index " UINT64_FORMAT " term " UINT64_FORMAT,
+						 log->snap_index, log->snap_term);
 			segs_drop_from(log, 0);
 			return repair(log, err);
 		}
@@ -1377,76 +680,17 @@ apply_snapshot(PhRaftLog *log, PhRaftLogError *err)
 	{
 		char		path[MAXPGPATH];
 
-		seg_path(log, log->segs[0].first, path, sizeof(path));
-		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-					   "raft log has a gap: snapshot covers up to index " UINT64_FORMAT " but the first segment \"%s\" starts at index " UINT64_FORMAT,
-					   log->snap_index, path, log->segs[0].first);
+		ph_rlog_seg_path(log, log->segs[0].first, path, sizeof(path));
+		return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+							 "raft log has a gap: snapshot covers up to index " UINT64_FORMAT " but the first segment \"%s\" starts at index " UINT64_FORMAT,
+							 log->snap_index, path, log->segs[0].first);
 	}
 	if (log->nsegs > 0 && log->segs[0].terms[0] < log->snap_term &&
 		log->segs[0].first > log->snap_index)
-		return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-					   "raft log entry " UINT64_FORMAT " has term " UINT64_FORMAT ", below the snapshot term " UINT64_FORMAT,
-					   log->segs[0].first, log->segs[0].terms[0],
-					   log->snap_term);
-	return PH_RAFT_LOG_OK;
-}
-
-/*
- * Create dir and any missing parents (mode 0700), fsyncing the parent of
- * each directory created so that the new entry is durable.
- */
-static int
-make_dirs(const char *dir, PhRaftLogError *err)
-{
-	char		path[MAXPGPATH];
-	char	   *slash;
-	size_t		len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(path))
-		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-					   "invalid raft log directory name \"%s\"", dir);
-	strcpy(path, dir);
-	while (len > 1 && path[len - 1] == '/')
-		path[--len] = '\0';
-	for (slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/'))
-	{
-		struct stat st;
-
-		if (slash)
-			*slash = '\0';
-		if (stat(path, &st) != 0)
-		{
-			char		parent[MAXPGPATH];
-			char	   *p;
-			int			fd;
-
-			if (errno != ENOENT || mkdir(path, 0700) != 0)
-				return io_err(err, errno, "create directory", path);
-			strcpy(parent, path);
-			p = strrchr(parent, '/');
-			if (p == parent)
-				p[1] = '\0';
-			else if (p != NULL)
-				*p = '\0';
-			else
-				strcpy(parent, ".");
-			fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fd < 0 || fsync(fd) != 0)
-			{
-				int			e = errno;
-
-				if (fd >= 0)
-					close(fd);
-				return io_err(err, e, "fsync directory", parent);
-			}
-			close(fd);
-		}
-		else if (!S_ISDIR(st.st_mode))
-			return io_err(err, ENOTDIR, "create directory", path);
-		if (!slash)
-			break;
-		*slash = '/';
-	}
+		return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+							 "raft log entry " UINT64_FORMAT " has term " UINT64_FORMAT ", below the snapshot term " UINT64_FORMAT,
+							 log->segs[0].first, log->segs[0].terms[0],
+							 log->snap_term);
 	return PH_RAFT_LOG_OK;
 }
 
@@ -1461,22 +705,22 @@ ph_raft_log_open(const char *dir, const PhRaftLogOptions *opts,
 				rc;
 	uint64		prev_term = 0;
 
-	clear_err(err);
+	ph_rlog_clear_error(err);
 	*out = NULL;
 	if (strlen(dir) + SEG_NAME_LEN + 2 >= MAXPGPATH)
-		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-					   "raft log directory name is too long");
+		return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+							 "raft log directory name is too long");
 	if (opts != NULL && opts->segment_size != 0 &&
 		opts->segment_size < PH_RAFT_LOG_MIN_SEGMENT_SIZE)
-		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-					   "raft log segment size " UINT64_FORMAT " is below the minimum %d",
-					   opts->segment_size, PH_RAFT_LOG_MIN_SEGMENT_SIZE);
-	if ((rc = make_dirs(dir, err)) != PH_RAFT_LOG_OK)
+		return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+							 "raft log segment size " UINT64_FORMAT " is below the minimum %d",
+							 opts->segment_size, PH_RAFT_LOG_MIN_SEGMENT_SIZE);
+	if ((rc = ph_rlog_make_dirs(dir, err)) != PH_RAFT_LOG_OK)
 		return rc;
 
 	log = calloc(1, sizeof(PhRaftLog));
 	if (log == NULL)
-		return io_err(err, ENOMEM, "open raft log in", dir);
+		return ph_rlog_io_error(err, ENOMEM, "open raft log in", dir);
 	strcpy(log->dir, dir);
 	log->segsize = (opts && opts->segment_size) ? opts->segment_size :
 		PH_RAFT_LOG_DEFAULT_SEGMENT_SIZE;
@@ -1484,17 +728,17 @@ ph_raft_log_open(const char *dir, const PhRaftLogOptions *opts,
 	log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (log->dirfd < 0)
 	{
-		rc = io_err(err, errno, "open directory", dir);
+		rc = ph_rlog_io_error(err, errno, "open directory", dir);
 		goto fail;
 	}
 
 	if ((rc = list_segments(log, &files, &nfiles, err)) != PH_RAFT_LOG_OK)
 		goto fail;
-	if ((rc = meta_open(log, nfiles > 0, err)) != PH_RAFT_LOG_OK)
+	if ((rc = ph_rlog_meta_open(log, nfiles > 0, err)) != PH_RAFT_LOG_OK)
 		goto fail;
-	if ((rc = snap_load(log, err)) != PH_RAFT_LOG_OK)
+	if ((rc = ph_rlog_snap_load(log, err)) != PH_RAFT_LOG_OK)
 		goto fail;
-	snap_cleanup(log);
+	ph_rlog_snap_cleanup(log);
 	for (i = 0; i < nfiles; i++)
 	{
 		uint64		expect = log->nsegs > 0 ?
@@ -1580,47 +824,26 @@ ph_raft_log_synced_index(const PhRaftLog *log)
 	return log->synced_index;
 }
 
-void
-ph_raft_log_snapshot(const PhRaftLog *log, uint64_t *index, uint64_t *term)
-{
-	*index = log->snap_index;
-	*term = log->snap_term;
-}
-
-void
-ph_raft_log_snapshot_data(const PhRaftLog *log, const void **data,
-						  uint32_t *len)
-{
-	*data = log->snap_data;
-	*len = log->snap_len;
-}
-
-void
-ph_raft_log_hard_state(const PhRaftLog *log, PhRaftHardState *hs)
-{
-	*hs = log->hs;
-}
-
 int
 ph_raft_log_term(const PhRaftLog *log, uint64_t index, uint64_t *term,
 				 PhRaftLogError *err)
 {
 	int			k;
 
-	clear_err(err);
+	ph_rlog_clear_error(err);
 	if (index == log->snap_index)
 	{
 		*term = log->snap_term;
 		return PH_RAFT_LOG_OK;
 	}
 	if (index < log->snap_index)
-		return set_err(err, PH_RAFT_LOG_ECOMPACTED, 0,
-					   "raft log index " UINT64_FORMAT " is compacted (snapshot at " UINT64_FORMAT ")",
-					   index, log->snap_index);
+		return ph_rlog_error(err, PH_RAFT_LOG_ECOMPACTED, 0,
+							 "raft log index " UINT64_FORMAT " is compacted (snapshot at " UINT64_FORMAT ")",
+							 index, log->snap_index);
 	if (index > ph_raft_log_last_index(log))
-		return set_err(err, PH_RAFT_LOG_EUNAVAILABLE, 0,
-					   "raft log index " UINT64_FORMAT " is beyond the last index " UINT64_FORMAT,
-					   index, ph_raft_log_last_index(log));
+		return ph_rlog_error(err, PH_RAFT_LOG_EUNAVAILABLE, 0,
+							 "raft log index " UINT64_FORMAT " is beyond the last index " UINT64_FORMAT,
+							 index, ph_raft_log_last_index(log));
 	k = find_seg(log, index);
 	*term = log->segs[k].terms[index - log->segs[k].first];
 	return PH_RAFT_LOG_OK;
@@ -1630,14 +853,6 @@ ph_raft_log_term(const PhRaftLog *log, uint64_t index, uint64_t *term,
  * Write paths
  * ---------------------------------------------------------------------
  */
-
-int
-ph_raft_log_save_hard_state(PhRaftLog *log, const PhRaftHardState *hs,
-							PhRaftLogError *err)
-{
-	clear_err(err);
-	return meta_write(log, hs, log->snap_index, log->snap_term, err);
-}
 
 /*
  * Write the batch buffer (wlen bytes) at the end of the tail segment.  For
@@ -1653,9 +868,9 @@ flush_batch(PhRaftLog *log, size_t wlen, PhRaftLogError *err)
 
 	if (wlen == 0)
 		return PH_RAFT_LOG_OK;
-	seg_path(log, s->first, path, sizeof(path));
-	if ((e = io_pwrite(log->tailfd, path, log->wbuf, wlen, s->size)) != 0)
-		return io_err(err, e, "write to segment", path);
+	ph_rlog_seg_path(log, s->first, path, sizeof(path));
+	if ((e = ph_rlog_pwrite(log->tailfd, path, log->wbuf, wlen, s->size)) != 0)
+		return ph_rlog_io_error(err, e, "write to segment", path);
 	s->size += wlen;
 	log->tail_dirty = true;
 	return PH_RAFT_LOG_OK;
@@ -1679,24 +894,24 @@ start_segment(PhRaftLog *log, uint64 first, PhRaftLogError *err)
 
 	if (log->nsegs > 0 && log->tail_dirty)
 	{
-		seg_path(log, tail_seg(log)->first, path, sizeof(path));
-		if ((e = io_sync(log->tailfd, path, true)) != 0)
-			return io_err(err, e, "fsync segment", path);
+		ph_rlog_seg_path(log, tail_seg(log)->first, path, sizeof(path));
+		if ((e = ph_rlog_fsync(log->tailfd, path, true)) != 0)
+			return ph_rlog_io_error(err, e, "fsync segment", path);
 		log->tail_dirty = false;
 	}
 	if (log->dir_dirty)
 	{
-		if ((e = io_dirsync(log)) != 0)
-			return io_err(err, e, "fsync directory", log->dir);
+		if ((e = ph_rlog_dirsync(log)) != 0)
+			return ph_rlog_io_error(err, e, "fsync directory", log->dir);
 		log->dir_dirty = false;
 	}
-	seg_path(log, first, path, sizeof(path));
+	ph_rlog_seg_path(log, first, path, sizeof(path));
 	if ((s = segs_add(log, first)) == NULL)
-		return io_err(err, ENOMEM, "create segment", path);
+		return ph_rlog_io_error(err, ENOMEM, "create segment", path);
 	s->size = 0;
 	close_tail(log);
-	if ((fd = io_create(path)) < 0)
-		return io_err(err, -fd, "create segment", path);
+	if ((fd = ph_rlog_create(path)) < 0)
+		return ph_rlog_io_error(err, -fd, "create segment", path);
 	log->tailfd = fd;
 	log->dir_dirty = true;
 	sh = (SegHeader *) log->wbuf;
@@ -1704,7 +919,7 @@ start_segment(PhRaftLog *log, uint64 first, PhRaftLogError *err)
 	sh->magic = SEG_MAGIC;
 	sh->version = FORMAT_VERSION;
 	sh->first_index = first;
-	sh->crc = crc_of(sh, offsetof(SegHeader, crc), NULL, 0);
+	sh->crc = ph_rlog_crc(sh, offsetof(SegHeader, crc), NULL, 0);
 	return PH_RAFT_LOG_OK;
 }
 
@@ -1720,18 +935,18 @@ check_batch(PhRaftLog *log, const PhRaftLogEntry *e, int n,
 	for (i = 0; i < n; i++)
 	{
 		if (e[i].index != next + i)
-			return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-						   "raft log append of index " UINT64_FORMAT " but the next index is " UINT64_FORMAT,
-						   e[i].index, next + i);
+			return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+								 "raft log append of index " UINT64_FORMAT " but the next index is " UINT64_FORMAT,
+								 e[i].index, next + i);
 		if (e[i].term < term)
-			return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-						   "raft log append of index " UINT64_FORMAT " with term " UINT64_FORMAT " below the previous term " UINT64_FORMAT,
-						   e[i].index, e[i].term, term);
+			return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+								 "raft log append of index " UINT64_FORMAT " with term " UINT64_FORMAT " below the previous term " UINT64_FORMAT,
+								 e[i].index, e[i].term, term);
 		if (e[i].len > PH_RAFT_LOG_MAX_PAYLOAD ||
 			(e[i].len > 0 && e[i].data == NULL))
-			return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-						   "raft log append of index " UINT64_FORMAT " with invalid payload (%u bytes)",
-						   e[i].index, e[i].len);
+			return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+								 "raft log append of index " UINT64_FORMAT " with invalid payload (%u bytes)",
+								 e[i].index, e[i].len);
 		term = e[i].term;
 	}
 	return PH_RAFT_LOG_OK;
@@ -1745,7 +960,7 @@ ph_raft_log_append(PhRaftLog *log, const PhRaftLogEntry *entries, int n,
 	int			i,
 				rc;
 
-	clear_err(err);
+	ph_rlog_clear_error(err);
 	if (n <= 0)
 		return PH_RAFT_LOG_OK;
 	if ((rc = ensure_repaired(log, err)) != PH_RAFT_LOG_OK)
@@ -1770,9 +985,9 @@ ph_raft_log_append(PhRaftLog *log, const PhRaftLogEntry *entries, int n,
 			if ((rc = flush_batch(log, wlen, err)) != PH_RAFT_LOG_OK)
 				goto fail;
 			wlen = 0;
-			if (!ensure_buf(&log->wbuf, &log->wcap, SEG_HDR + rsize))
+			if (!ph_rlog_ensure_buf(&log->wbuf, &log->wcap, SEG_HDR + rsize))
 			{
-				rc = io_err(err, ENOMEM, "append to raft log in", log->dir);
+				rc = ph_rlog_io_error(err, ENOMEM, "append to raft log in", log->dir);
 				goto fail;
 			}
 			if ((rc = start_segment(log, e->index, err)) != PH_RAFT_LOG_OK)
@@ -1780,10 +995,10 @@ ph_raft_log_append(PhRaftLog *log, const PhRaftLogEntry *entries, int n,
 			s = tail_seg(log);
 			wlen = SEG_HDR;		/* the header is part of the batch */
 		}
-		if (!ensure_buf(&log->wbuf, &log->wcap, wlen + rsize) ||
+		if (!ph_rlog_ensure_buf(&log->wbuf, &log->wcap, wlen + rsize) ||
 			!seg_push(s, e->term, s->size + wlen))
 		{
-			rc = io_err(err, ENOMEM, "append to raft log in", log->dir);
+			rc = ph_rlog_io_error(err, ENOMEM, "append to raft log in", log->dir);
 			goto fail;
 		}
 		memset(&h, 0, sizeof(h));
@@ -1815,24 +1030,24 @@ ph_raft_log_sync(PhRaftLog *log, PhRaftLogError *err)
 	int			e,
 				rc;
 
-	clear_err(err);
+	ph_rlog_clear_error(err);
 	if ((rc = ensure_repaired(log, err)) != PH_RAFT_LOG_OK)
 		return rc;
 	if (log->tail_dirty)
 	{
-		seg_path(log, tail_seg(log)->first, path, sizeof(path));
-		if ((e = io_sync(log->tailfd, path, true)) != 0)
+		ph_rlog_seg_path(log, tail_seg(log)->first, path, sizeof(path));
+		if ((e = ph_rlog_fsync(log->tailfd, path, true)) != 0)
 		{
-			rc = io_err(err, e, "fsync segment", path);
+			rc = ph_rlog_io_error(err, e, "fsync segment", path);
 			rollback(log);
 			return rc;
 		}
 	}
 	if (log->dir_dirty)
 	{
-		if ((e = io_dirsync(log)) != 0)
+		if ((e = ph_rlog_dirsync(log)) != 0)
 		{
-			rc = io_err(err, e, "fsync directory", log->dir);
+			rc = ph_rlog_io_error(err, e, "fsync directory", log->dir);
 			rollback(log);
 			return rc;
 		}
@@ -1849,11 +1064,11 @@ ph_raft_log_truncate_suffix(PhRaftLog *log, uint64_t from,
 {
 	int			rc;
 
-	clear_err(err);
+	ph_rlog_clear_error(err);
 	if (from <= log->snap_index)
-		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-					   "cannot truncate raft log from index " UINT64_FORMAT ": entries up to " UINT64_FORMAT " are compacted",
-					   from, log->snap_index);
+		return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+							 "cannot truncate raft log from index " UINT64_FORMAT ": entries up to " UINT64_FORMAT " are compacted",
+							 from, log->snap_index);
 	if (from > ph_raft_log_last_index(log))
 		return ensure_repaired(log, err);
 	if ((rc = ph_raft_log_sync(log, err)) != PH_RAFT_LOG_OK)
@@ -1878,26 +1093,26 @@ snapshot_common(PhRaftLog *log, uint64_t index, uint64_t term,
 				rc;
 	void	   *copy = NULL;
 
-	clear_err(err);
+	ph_rlog_clear_error(err);
 	if (index <= log->snap_index)
 		return ensure_repaired(log, err);
 	if (len > PH_RAFT_LOG_MAX_PAYLOAD || (len > 0 && data == NULL))
-		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-					   "invalid raft snapshot blob (%u bytes)", len);
+		return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+							 "invalid raft snapshot blob (%u bytes)", len);
 	if ((rc = ph_raft_log_sync(log, err)) != PH_RAFT_LOG_OK)
 		return rc;
 	if (len > 0)
 	{
 		if ((copy = malloc(len)) == NULL)
-			return io_err(err, ENOMEM, "compact raft log in", log->dir);
+			return ph_rlog_io_error(err, ENOMEM, "compact raft log in", log->dir);
 		memcpy(copy, data, len);
 	}
 	keep = !discard_all && index <= ph_raft_log_last_index(log) &&
 		ph_raft_log_term(log, index, &t, NULL) == PH_RAFT_LOG_OK && t == term;
 
 	/* The blob, then the marker that makes it current. */
-	if ((rc = snap_write(log, index, term, data, len, err)) != PH_RAFT_LOG_OK ||
-		(rc = meta_write(log, &log->hs, index, term, err)) != PH_RAFT_LOG_OK)
+	if ((rc = ph_rlog_snap_write(log, index, term, data, len, err)) != PH_RAFT_LOG_OK ||
+		(rc = ph_rlog_meta_write(log, &log->hs, index, term, err)) != PH_RAFT_LOG_OK)
 	{
 		/*
 		 * Keep a blob file already written: if the marker did reach the disk
@@ -1909,7 +1124,7 @@ snapshot_common(PhRaftLog *log, uint64_t index, uint64_t term,
 	free(log->snap_data);
 	log->snap_data = copy;
 	log->snap_len = len;
-	snap_cleanup(log);
+	ph_rlog_snap_cleanup(log);
 
 	if (keep)
 	{
@@ -1968,11 +1183,11 @@ read_fd(PhRaftLog *log, int k, PhRaftLogError *err)
 	if (log->readfd >= 0 && log->readfirst == log->segs[k].first)
 		return log->readfd;
 	close_read(log);
-	seg_path(log, log->segs[k].first, path, sizeof(path));
+	ph_rlog_seg_path(log, log->segs[k].first, path, sizeof(path));
 	log->readfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (log->readfd < 0)
 	{
-		io_err(err, errno, "open segment", path);
+		ph_rlog_io_error(err, errno, "open segment", path);
 		return -1;
 	}
 	log->readfirst = log->segs[k].first;
@@ -1989,20 +1204,20 @@ ph_raft_log_read(PhRaftLog *log, uint64_t lo, uint64_t hi, size_t max_bytes,
 	int			delivered = 0;
 	int			k = -1;
 
-	clear_err(err);
+	ph_rlog_clear_error(err);
 	if (count)
 		*count = 0;
 	if (lo > hi)
-		return set_err(err, PH_RAFT_LOG_EINVAL, 0,
-					   "invalid raft log range [" UINT64_FORMAT ", " UINT64_FORMAT ")", lo, hi);
+		return ph_rlog_error(err, PH_RAFT_LOG_EINVAL, 0,
+							 "invalid raft log range [" UINT64_FORMAT ", " UINT64_FORMAT ")", lo, hi);
 	if (lo <= log->snap_index)
-		return set_err(err, PH_RAFT_LOG_ECOMPACTED, 0,
-					   "raft log index " UINT64_FORMAT " is compacted (snapshot at " UINT64_FORMAT ")",
-					   lo, log->snap_index);
+		return ph_rlog_error(err, PH_RAFT_LOG_ECOMPACTED, 0,
+							 "raft log index " UINT64_FORMAT " is compacted (snapshot at " UINT64_FORMAT ")",
+							 lo, log->snap_index);
 	if (hi > ph_raft_log_last_index(log) + 1)
-		return set_err(err, PH_RAFT_LOG_EUNAVAILABLE, 0,
-					   "raft log range [" UINT64_FORMAT ", " UINT64_FORMAT ") goes beyond the last index " UINT64_FORMAT,
-					   lo, hi, ph_raft_log_last_index(log));
+		return ph_rlog_error(err, PH_RAFT_LOG_EUNAVAILABLE, 0,
+							 "raft log range [" UINT64_FORMAT ", " UINT64_FORMAT ") goes beyond the last index " UINT64_FORMAT,
+							 lo, hi, ph_raft_log_last_index(log));
 
 	for (idx = lo; idx < hi; idx++)
 	{
@@ -2026,17 +1241,17 @@ ph_raft_log_read(PhRaftLog *log, uint64_t lo, uint64_t hi, size_t max_bytes,
 			break;
 		if ((fd = read_fd(log, k, err)) < 0)
 			return err ? err->code : PH_RAFT_LOG_EIO;
-		seg_path(log, s->first, path, sizeof(path));
-		if (!ensure_buf(&log->rbuf, &log->rcap, rlen))
-			return io_err(err, ENOMEM, "read segment", path);
-		if ((e = read_at(fd, log->rbuf, rlen, s->offs[i])) != 0)
-			return io_err(err, e > 0 ? e : EIO, "read segment", path);
+		ph_rlog_seg_path(log, s->first, path, sizeof(path));
+		if (!ph_rlog_ensure_buf(&log->rbuf, &log->rcap, rlen))
+			return ph_rlog_io_error(err, ENOMEM, "read segment", path);
+		if ((e = ph_rlog_read_at(fd, log->rbuf, rlen, s->offs[i])) != 0)
+			return ph_rlog_io_error(err, e > 0 ? e : EIO, "read segment", path);
 		memcpy(&h, log->rbuf, sizeof(h));
 		if (h.index != idx || h.term != s->terms[i] ||
 			REC_SIZE(h.len) != rlen || h.crc != rec_crc(&h, log->rbuf + REC_HDR))
-			return set_err(err, PH_RAFT_LOG_ECORRUPT, 0,
-						   "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (record " UINT64_FORMAT " failed its checksum on read)",
-						   path, s->offs[i], idx);
+			return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
+								 "raft log segment \"%s\" is corrupt at offset " UINT64_FORMAT " (record " UINT64_FORMAT " failed its checksum on read)",
+								 path, s->offs[i], idx);
 		ent.index = h.index;
 		ent.term = h.term;
 		ent.type = h.type;
