@@ -13,7 +13,8 @@
  *	  visibility-map bits are set (all-visible, all-frozen): cold vblocks
  *	  keep both bits, which index-only scans rely on.
  *
- *	  One pass over the vblocks, in vblock order:
+ *	  One pass over the block map finds the hot vblocks (and the dead run
+ *	  pages, see retire_dead_runs); then, over the hot vblocks in order:
  *	  1. collect: under a share lock (exclusive if it must freeze first),
  *	     check the page is settled, copy its image and LSN and compress it
  *	     into a frame of the run page being built in memory;
@@ -39,9 +40,6 @@
  *	  (ph_map_set_cold then takes map page and metapage, which follow hot
  *	  pages in the lock order of docs/storage.md; nobody waits for a hot
  *	  page's content lock while holding a map lock).
- *
- *	  Before the pass, run pages whose frames are all dead (thawed) are
- *	  given back to the free list (retire_dead_runs).
  *
  *	  Memory: a context per compaction, and a batch context reset after
  *	  each run page.
@@ -410,7 +408,6 @@ collect_vblock(PhCompactState *cs, BlockNumber vblock,
 			   const BlockNumber *lanes, int nlanes)
 {
 	Relation	rel = cs->rel;
-	PhMapEntry	entry;
 	PhPage		pg;
 	Buffer		buf;
 	Page		page;
@@ -424,9 +421,6 @@ collect_vblock(PhCompactState *cs, BlockNumber vblock,
 	XLogRecPtr	lsn;
 
 	if (is_lane(vblock, lanes, nlanes))
-		return;
-	entry = ph_map_get(rel, vblock);
-	if (!PhMapIsHot(entry))
 		return;
 	if (!ph_page_open(rel, vblock, &pg))
 		return;
@@ -517,7 +511,8 @@ collect_vblock(PhCompactState *cs, BlockNumber vblock,
  * has just allocated.
  */
 static int
-retire_dead_runs(Relation rel, BlockNumber nvblocks)
+retire_dead_runs(Relation rel, BlockNumber nvblocks, BlockNumber *hot,
+				 BlockNumber *nhot)
 {
 	BlockNumber nphys = smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
 	Bitmapset  *known = NULL;
@@ -539,6 +534,7 @@ retire_dead_runs(Relation rel, BlockNumber nvblocks)
 		known = bms_add_member(known, (int) meta->mappages[i]);
 	UnlockReleaseBuffer(metabuf);
 
+	*nhot = 0;
 	for (vblock = 0; vblock < nvblocks; vblock++)
 	{
 		PhMapEntry	e = ph_map_get(rel, vblock);
@@ -546,6 +542,8 @@ retire_dead_runs(Relation rel, BlockNumber nvblocks)
 		CHECK_FOR_INTERRUPTS();
 		if (e != PH_MAP_NONE)
 			known = bms_add_member(known, (int) PhMapBlock(e));
+		if (PhMapIsHot(e))
+			hot[(*nhot)++] = vblock;
 	}
 	if ((int64) nphys - bms_num_members(known) <= (int64) nfree)
 	{
@@ -596,7 +594,9 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 	MemoryContext cxt;
 	MemoryContext oldcxt;
 	BlockNumber nvblocks;
-	BlockNumber vblock;
+	BlockNumber *hot;
+	BlockNumber nhot;
+	BlockNumber i;
 	BlockNumber lanes[PH_MAX_LANES];
 	int			nlanes;
 	int64		moved;
@@ -618,15 +618,16 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 	cs->batchcxt = AllocSetContextCreate(cxt, "phantom compaction batch",
 										 ALLOCSET_DEFAULT_SIZES);
 	ph_run_page_init((Page) cs->runpage.data);
+	hot = MemoryContextAllocHuge(cxt, (Size) nvblocks * sizeof(BlockNumber));
 	MemoryContextSwitchTo(oldcxt);
 
-	retired = retire_dead_runs(rel, nvblocks);
+	retired = retire_dead_runs(rel, nvblocks, hot, &nhot);
 
 	nlanes = read_lanes(rel, lanes);
-	for (vblock = 0; vblock < nvblocks; vblock++)
+	for (i = 0; i < nhot; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		collect_vblock(cs, vblock, lanes, nlanes);
+		collect_vblock(cs, hot[i], lanes, nlanes);
 	}
 	flush_batch(cs);
 
