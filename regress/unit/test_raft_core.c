@@ -775,6 +775,25 @@ test_ready_protocol(void)
 	ok(ph_raft_step(nodes[1], &m) == PH_RAFT_ERR_IN_READY,
 	   "step between ready and advance is refused");
 	ph_raft_advance(nodes[1]);
+	{
+		PhRaftEntry bad[2];
+		uint64_t	last = ph_raft_last_index(nodes[1]);
+
+		memset(bad, 0, sizeof(bad));
+		m.type = PH_RAFT_MSG_APP;
+		m.term = ph_raft_term(nodes[1]);
+		m.index = last;
+		m.log_term = ph_raft_term_at(nodes[1], last);
+		bad[0].index = last + 1;
+		bad[0].term = m.term;
+		bad[1].index = last + 3;	/* a gap */
+		bad[1].term = m.term;
+		m.entries = bad;
+		m.n_entries = 2;
+		ok(ph_raft_step(nodes[1], &m) == PH_RAFT_ERR_INVALID &&
+		   ph_raft_last_index(nodes[1]) == last,
+		   "a malformed AppendEntries is refused without touching the log");
+	}
 }
 
 static void
@@ -827,7 +846,7 @@ main(void)
 {
 	int			i;
 
-	printf("1..50\n");
+	printf("1..51\n");
 	test_conf_codec();
 	test_codec();
 	test_single_node();
@@ -844,7 +863,7 @@ main(void)
 	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 50)
-		printf("# ran %d tests, planned 50\n", test_no);
+	if (test_no != 51)
+		printf("# ran %d tests, planned 51\n", test_no);
 	return failures ? 1 : 0;
 }

@@ -897,6 +897,41 @@ handle_snapshot(PhRaft *r, const PhRaftMsg *m)
  */
 
 /*
+ * Is m well formed?  Peers are authenticated by the transport, so this
+ * guards against bugs and corruption rather than attackers: a message that
+ * would break the log's invariants (entries not consecutive after the
+ * previous entry, terms going down or beyond the message's term, unknown
+ * entry types, a snapshot message without a snapshot) is refused.
+ */
+static bool
+msg_valid(const PhRaft *r, const PhRaftMsg *m)
+{
+	uint32_t	k;
+	uint64_t	prev_term = m->log_term;
+
+	if (m->to != r->id || m->from == r->id || m->from == PH_RAFT_NONE ||
+		m->type < PH_RAFT_MSG_APP || m->type > PH_RAFT_MSG_TYPE_MAX)
+		return false;
+	if (m->n_entries > 0 && (m->type != PH_RAFT_MSG_APP || m->entries == NULL))
+		return false;
+	for (k = 0; k < m->n_entries; k++)
+	{
+		const PhRaftEntry *e = &m->entries[k];
+
+		if (e->index != m->index + 1 + k || e->term < prev_term ||
+			e->term > m->term || e->type > PH_RAFT_ENTRY_CONFIG ||
+			(e->len > 0 && e->data == NULL))
+			return false;
+		prev_term = e->term;
+	}
+	if (m->type == PH_RAFT_MSG_SNAP &&
+		(m->snapshot == NULL || m->snapshot->index == 0 ||
+		 m->snapshot->term > m->term))
+		return false;
+	return true;
+}
+
+/*
  * Process one message: term checks first (a higher term makes us follow,
  * except for pre-votes and votes ignored under a leader lease; a lower
  * term is ignored or answered so a stale leader steps down), then votes,
@@ -909,8 +944,7 @@ ph_raft_step(PhRaft *r, const PhRaftMsg *m)
 
 	if (r->in_ready)
 		return PH_RAFT_ERR_IN_READY;
-	if (m->to != r->id || m->from == r->id || m->from == PH_RAFT_NONE ||
-		m->type < PH_RAFT_MSG_APP || m->type > PH_RAFT_MSG_TYPE_MAX)
+	if (!msg_valid(r, m))
 		return PH_RAFT_ERR_INVALID;
 
 	if (m->term > r->term)
