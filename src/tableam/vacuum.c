@@ -730,10 +730,9 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 						vs->nindexes > 0, new_frozenxid, new_minmulti,
 						&frozenxid_updated, &minmulti_updated, false);
 
+	/* LP_DEAD items left behind (INDEX_CLEANUP off) are no tuples: as heap */
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
-						 Max(new_live_tuples, 0),
-						 vs->recently_dead +
-						 (vs->do_index_vacuuming ? 0 : vs->lpdead_items - vs->lpdead_freed));
+						 Max(new_live_tuples, 0), vs->recently_dead);
 
 	if (vs->verbose)
 		ph_vac_report(vs, new_live_tuples, frozenxid_updated,
