@@ -548,6 +548,20 @@ test_membership(void)
 	ok(ph_raft_applied_index(nodes[4]) == ph_raft_commit_index(nodes[1]) &&
 	   ph_raft_conf_is_learner(ph_raft_config(nodes[4]), 4),
 	   "the learner catches up from an empty log");
+	isolate(4, true);
+	for (rc = 0; rc < 5; rc++)
+	{
+		uint64_t	pid = 600 + rc;
+
+		ph_raft_propose(nodes[1], &pid, 8, NULL, NULL);
+	}
+	settle();
+	tick_all(1);
+	ok(ph_raft_conf(nodes[1], PH_RAFT_CONF_PROMOTE, 4, NULL, NULL) ==
+	   PH_RAFT_ERR_NOT_CAUGHT_UP, "a lagging learner is not promoted");
+	isolate(4, false);
+	settle();
+	tick_all(3);
 	rc = ph_raft_conf(nodes[1], PH_RAFT_CONF_PROMOTE, 4, NULL, NULL);
 	settle();
 	tick_all(2);
@@ -580,6 +594,24 @@ test_transfer(void)
 
 	setup(3, 0);
 	elect(1);
+	t = ph_raft_term(nodes[1]);
+	isolate(3, true);
+	rc = ph_raft_transfer_leader(nodes[1], 3);
+	ok(rc == PH_RAFT_OK &&
+	   ph_raft_propose(nodes[1], &t, 8, NULL, NULL) == PH_RAFT_ERR_TRANSFERRING &&
+	   ph_raft_transfer_leader(nodes[1], 1) == PH_RAFT_OK &&
+	   ph_raft_propose(nodes[1], &t, 8, NULL, NULL) == PH_RAFT_OK,
+	   "a transfer can be cancelled by transferring to oneself");
+	settle();
+	tick_all(1);
+	rc = ph_raft_transfer_leader(nodes[1], 3);
+	tick_all(25);
+	ok(rc == PH_RAFT_OK && ph_raft_role(nodes[1]) == PH_RAFT_LEADER &&
+	   ph_raft_propose(nodes[1], &t, 8, NULL, NULL) == PH_RAFT_OK,
+	   "a transfer to an unreachable node expires and proposals resume");
+	isolate(3, false);
+	settle();
+	tick_all(3);
 	t = ph_raft_term(nodes[1]);
 	rc = ph_raft_transfer_leader(nodes[1], 3);
 	ok(rc == PH_RAFT_OK, "transfer accepted");
@@ -846,7 +878,7 @@ main(void)
 {
 	int			i;
 
-	printf("1..51\n");
+	printf("1..54\n");
 	test_conf_codec();
 	test_codec();
 	test_single_node();
@@ -863,7 +895,7 @@ main(void)
 	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 51)
-		printf("# ran %d tests, planned 51\n", test_no);
+	if (test_no != 54)
+		printf("# ran %d tests, planned 54\n", test_no);
 	return failures ? 1 : 0;
 }

@@ -1280,7 +1280,7 @@ ph_raft_conf(PhRaft *r, PhRaftConfOp op, uint64_t node, uint64_t *index,
 
 /*
  * Leader: hand over to target.  Proposals are refused until the transfer
- * completes or expires (one election timeout).
+ * completes or expires (one election timeout); target == ourselves cancels.
  */
 int
 ph_raft_transfer_leader(PhRaft *r, uint64_t target)
@@ -1291,7 +1291,13 @@ ph_raft_transfer_leader(PhRaft *r, uint64_t target)
 		return PH_RAFT_ERR_IN_READY;
 	if (r->role != PH_RAFT_LEADER)
 		return PH_RAFT_ERR_NOT_LEADER;
-	if (target == r->id || !ph_raft_conf_is_voter(&r->conf, target))
+	if (target == r->id)
+	{
+		/* "transfer to myself" cancels a transfer in progress */
+		r->lead_transferee = PH_RAFT_NONE;
+		return PH_RAFT_OK;
+	}
+	if (!ph_raft_conf_is_voter(&r->conf, target))
 		return PH_RAFT_ERR_INVALID;
 	if (r->lead_transferee == target)
 		return PH_RAFT_OK;

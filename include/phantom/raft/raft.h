@@ -291,7 +291,11 @@ extern int	ph_raft_propose(PhRaft *r, const void *data, uint32_t len,
 extern int	ph_raft_conf(PhRaft *r, PhRaftConfOp op, uint64_t node,
 						 uint64_t *index, uint64_t *term);
 
-/* Hand leadership to a voter (leader only). */
+/*
+ * Hand leadership to a voter (leader only); proposals are refused until it
+ * completes or expires after an election timeout.  Passing our own id
+ * cancels a transfer in progress.
+ */
 extern int	ph_raft_transfer_leader(PhRaft *r, uint64_t target);
 
 /*
