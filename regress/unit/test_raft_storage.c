@@ -450,6 +450,13 @@ test_basic(void)
 	hs.commit = 7;
 	ok(ph_raft_log_save_hard_state(log, &hs, &err) == PH_RAFT_LOG_OK,
 	   "save hard state");
+	{
+		PhRaftLog  *second = NULL;
+
+		rc = ph_raft_log_open(dir, NULL, &second, &err);
+		ok(rc == PH_RAFT_LOG_EIO && second == NULL && strstr(err.message, "in use"),
+		   "a second open of the same directory is refused: %s", err.message);
+	}
 	ph_raft_log_close(log);
 
 	log = open_log(dir, 0);

@@ -59,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -729,6 +730,19 @@ ph_raft_log_open(const char *dir, const PhRaftLogOptions *opts,
 	if (log->dirfd < 0)
 	{
 		rc = ph_rlog_io_error(err, errno, "open directory", dir);
+		goto fail;
+	}
+
+	/*
+	 * One owner per directory: a second opener (another process, or a bug
+	 * opening it twice) would interleave writes.  The lock goes away with
+	 * the descriptor, so a crashed owner never leaves it behind.
+	 */
+	if (flock(log->dirfd, LOCK_EX | LOCK_NB) != 0)
+	{
+		rc = ph_rlog_error(err, PH_RAFT_LOG_EIO, errno,
+						   "raft log directory \"%s\" is in use by another process (%s)",
+						   dir, strerror(errno));
 		goto fail;
 	}
 
