@@ -119,6 +119,7 @@ make_schedule() {
 }
 
 status=0
+rm -f /tmp/phantom-baseline-regress.diffs /tmp/phantom-baseline-isolation.diffs 2>/dev/null
 for suite in $suites; do
     case $suite in
         regress) driver="$pgxs/src/test/regress/pg_regress"; base=schedule; first=(extension setup) ;;

@@ -33,8 +33,9 @@ INSERT INTO adj VALUES (1, 1), (2, -2), (4, 4), (77777, 7);
 UPDATE acct a SET balance = a.balance + adj.delta FROM adj WHERE a.id = adj.id
   RETURNING a.id, a.balance;
 DELETE FROM acct a USING adj WHERE a.id = adj.id AND adj.delta < 0 RETURNING a.id;
-WITH moved AS (DELETE FROM acct WHERE id > 990 RETURNING *)
-INSERT INTO adj SELECT id, balance FROM moved RETURNING *;
+WITH moved AS (DELETE FROM acct WHERE id > 990 RETURNING *),
+     ins AS (INSERT INTO adj SELECT id, balance FROM moved RETURNING *)
+SELECT * FROM ins ORDER BY id;
 WITH u AS (UPDATE acct SET note = 'cte' WHERE id BETWEEN 10 AND 12 RETURNING id)
 SELECT array_agg(id ORDER BY id) FROM u;
 -- MERGE (PostgreSQL 15)

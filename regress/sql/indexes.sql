@@ -142,5 +142,5 @@ SELECT count(*), sum(id) FROM ix WHERE k = 6;
 RESET enable_seqscan; RESET enable_bitmapscan;
 SELECT count(*), sum(id) FROM ix WHERE k = 6;
 -- a unique index build finds duplicates
-CREATE UNIQUE INDEX ix_dup ON ix (k);
+CREATE UNIQUE INDEX ix_dup ON ix (k) WHERE k = 5;
 DROP SCHEMA indexes CASCADE;

@@ -24,9 +24,11 @@ END $$;
 
 CREATE TABLE ph (id int, v text) USING phantom;
 INSERT INTO ph SELECT i, md5(i::text) FROM generate_series(1, 3000) i;
-SELECT try('SELECT phantom.compact(''ph'') >= 0', 'ph');
+-- compaction may settle (freeze) rows itself or leave that to VACUUM: the
+-- pages move with the first call that finds them settled
+SELECT phantom.compact('ph') AS first_call \gset
 VACUUM (FREEZE) ph;
-SELECT phantom.compact('ph') > 0 AS moved_pages;
+SELECT :first_call + phantom.compact('ph') > 0 AS moved_pages;
 SELECT phantom.compact('ph') AS nothing_left;
 SELECT count(*), sum(id), md5(string_agg(v, '' ORDER BY id)) = (SELECT md5(string_agg(md5(i::text), '' ORDER BY i)) FROM generate_series(1, 3000) i) AS same FROM ph;
 -- an empty phantom table
