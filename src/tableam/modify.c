@@ -44,6 +44,7 @@
 #include "access/hio.h"
 #include "access/htup_details.h"
 #include "access/multixact.h"
+#include "access/visibilitymapdefs.h"
 #include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
@@ -316,12 +317,24 @@ phantom_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 		BlockNumber vblock;
 		Page		page;
 		int			nthis = 0;
+		bool		all_frozen_set;
 
 		CHECK_FOR_INTERRUPTS();
 
 		buf = ph_get_insert_buffer(rel, heaptuples[done]->t_len,
 								   InvalidBuffer, bistate, &vblock);
 		page = BufferGetPage(buf);
+
+		/*
+		 * COPY FREEZE into an empty page, or into a page this COPY already
+		 * made all-visible: the page holds only frozen rows of a table
+		 * nobody else can see before we commit, so it is (stays)
+		 * all-visible and all-frozen, as with heap_multi_insert.  (In such
+		 * a table, created or truncated by this transaction, an
+		 * all-visible page can only come from a frozen insert.)
+		 */
+		all_frozen_set = (options & HEAP_INSERT_FROZEN) != 0 &&
+			(PageGetMaxOffsetNumber(page) == 0 || PageIsAllVisible(page));
 
 		/* the first tuple fits by contract; add more while they fit */
 		batch[nthis++] = heaptuples[done];
@@ -346,6 +359,10 @@ phantom_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 
 		ph_wal_multi_insert(rel, buf, vblock, batch, nthis,
 							wal_insert_flags(options & ~HEAP_INSERT_SPECULATIVE));
+		if (all_frozen_set)
+			ph_wal_set_visible(rel, buf, vblock, InvalidTransactionId,
+							   VISIBILITYMAP_ALL_VISIBLE |
+							   VISIBILITYMAP_ALL_FROZEN);
 		UnlockReleaseBuffer(buf);
 		done += nthis;
 	}
