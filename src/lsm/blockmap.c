@@ -114,6 +114,17 @@ ph_pin_hot(Relation rel, BlockNumber vblock, BufferAccessStrategy strategy,
 bool
 ph_page_open(Relation rel, BlockNumber vblock, PhPage *pg)
 {
+	return ph_page_open_strategy(rel, vblock, pg, NULL);
+}
+
+/*
+ * ph_page_open_strategy: ph_page_open reading a hot page through a buffer
+ * access strategy (bulk reads, VACUUM), see storage.h.
+ */
+bool
+ph_page_open_strategy(Relation rel, BlockNumber vblock, PhPage *pg,
+					  BufferAccessStrategy strategy)
+{
 	PhMapEntry	e;
 	Buffer		mapbuf = ph_map_lock(rel, vblock, BUFFER_LOCK_SHARE, &e);
 
@@ -137,7 +148,7 @@ ph_page_open(Relation rel, BlockNumber vblock, PhPage *pg)
 	else
 	{
 		pg->buf = ReadBufferExtended(rel, MAIN_FORKNUM, PhMapBlock(e),
-									 RBM_NORMAL, NULL);
+									 RBM_NORMAL, strategy);
 		pg->page = BufferGetPage(pg->buf);
 	}
 	UnlockReleaseBuffer(mapbuf);

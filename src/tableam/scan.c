@@ -97,7 +97,8 @@ ph_scan_open(PhScanDesc scan, BlockNumber vblock)
 	scan->rs_cblock = vblock;
 
 	oldcxt = MemoryContextSwitchTo(scan->rs_cxt);
-	exists = ph_page_open(scan->rs_base.rs_rd, vblock, &scan->rs_cpage);
+	exists = ph_page_open_strategy(scan->rs_base.rs_rd, vblock,
+								   &scan->rs_cpage, scan->rs_strategy);
 	MemoryContextSwitchTo(oldcxt);
 
 	scan->rs_haspage = exists;
@@ -200,6 +201,7 @@ ph_initscan(PhScanDesc scan, ScanKey key, bool keep_startblock)
 	Relation	rel = scan->rs_base.rs_rd;
 	ParallelBlockTableScanDesc pbscan =
 		(ParallelBlockTableScanDesc) scan->rs_base.rs_parallel;
+	bool		big;
 	bool		allow_sync;
 
 	if (pbscan != NULL)
@@ -208,12 +210,23 @@ ph_initscan(PhScanDesc scan, ScanKey key, bool keep_startblock)
 		scan->rs_nblocks = ph_nvblocks(rel);
 
 	/*
-	 * Synchronized scans only pay off on tables that do not fit in a
-	 * quarter of shared buffers (heap's rule), and never on local buffers.
+	 * A bulk-read buffer ring and synchronized scans only pay off on tables
+	 * that do not fit in a quarter of shared buffers (heap's rule), and
+	 * never on local buffers.  A rescan keeps its ring.
 	 */
-	allow_sync = !RelationUsesLocalBuffers(rel) &&
-		scan->rs_nblocks > (BlockNumber) (NBuffers / 4) &&
-		(scan->rs_base.rs_flags & SO_ALLOW_SYNC) != 0;
+	big = !RelationUsesLocalBuffers(rel) &&
+		scan->rs_nblocks > (BlockNumber) (NBuffers / 4);
+	allow_sync = big && (scan->rs_base.rs_flags & SO_ALLOW_SYNC) != 0;
+	if (big && (scan->rs_base.rs_flags & SO_ALLOW_STRAT) != 0)
+	{
+		if (scan->rs_strategy == NULL)
+			scan->rs_strategy = GetAccessStrategy(BAS_BULKREAD);
+	}
+	else if (scan->rs_strategy != NULL)
+	{
+		FreeAccessStrategy(scan->rs_strategy);
+		scan->rs_strategy = NULL;
+	}
 
 	if (pbscan != NULL)
 	{
@@ -858,8 +871,11 @@ phantom_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
 {
 	PhScanDesc	scan = (PhScanDesc) sscan;
 
+	/* ANALYZE's own ring for this vblock (the scan has none) */
+	scan->rs_strategy = bstrategy;
 	if (ph_scan_open(scan, blockno) && !scan->rs_cpage.cold)
 		LockBuffer(scan->rs_cpage.buf, BUFFER_LOCK_SHARE);
+	scan->rs_strategy = NULL;
 	scan->rs_analyze_off = FirstOffsetNumber;
 	return true;
 }

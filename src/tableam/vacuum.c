@@ -406,7 +406,7 @@ ph_vac_heap_pass(PhVacState *vs)
 
 		vacuum_delay_point();
 
-		if (!ph_page_open(vs->rel, vblock, &pg))
+		if (!ph_page_open_strategy(vs->rel, vblock, &pg, vs->bstrategy))
 			continue;
 		if (pg.cold)
 		{
@@ -504,7 +504,7 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 		}
 	}
 
-	if (!ph_page_open(vs->rel, vblock, &pg))
+	if (!ph_page_open_strategy(vs->rel, vblock, &pg, vs->bstrategy))
 		return;
 	if (pg.cold)
 	{

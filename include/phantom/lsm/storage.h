@@ -149,6 +149,9 @@ typedef struct PhPage
 extern BlockNumber ph_nvblocks(Relation rel);
 extern PhMapEntry ph_map_get(Relation rel, BlockNumber vblock);
 extern bool ph_page_open(Relation rel, BlockNumber vblock, PhPage *pg);
+/* as ph_page_open; a hot page is read through strategy (may be NULL) */
+extern bool ph_page_open_strategy(Relation rel, BlockNumber vblock, PhPage *pg,
+								  BufferAccessStrategy strategy);
 extern void ph_page_close(PhPage *pg);
 
 /*

@@ -34,7 +34,7 @@ typedef struct PhScanDescData
 	BlockNumber rs_nblocks;		/* vblocks in the relation at scan start */
 	BlockNumber rs_startblock;	/* vblock the scan starts at */
 	BlockNumber rs_numblocks;	/* max vblocks to scan, or Invalid (all) */
-	BufferAccessStrategy rs_strategy;	/* not used by the page layer yet */
+	BufferAccessStrategy rs_strategy;	/* bulk-read ring, or NULL */
 
 	bool		rs_inited;		/* false = scan not started */
 	BlockNumber rs_cblock;		/* current vblock, or InvalidBlockNumber */
