@@ -60,6 +60,9 @@ static BackgroundWorkerHandle *slot_handles[PH_COMPACTION_MAX_WORKERS];
 /* The database after which the next round starts (round-robin). */
 static Oid	last_dboid = InvalidOid;
 
+/* Whether the lack of a background worker slot was reported already. */
+static bool no_slot_reported = false;
+
 /*
  * phantom_worker_init registers the launcher; called from _PG_init while
  * shared_preload_libraries is processed.
@@ -274,11 +277,15 @@ start_worker(Oid dboid)
 		SpinLockAcquire(&ph_worker_shared->mutex);
 		ph_worker_shared->slots[slotno].state = PH_SLOT_FREE;
 		SpinLockRelease(&ph_worker_shared->mutex);
-		ereport(LOG,
-				(errmsg("phantom: could not start a compaction worker for database %u", dboid),
-				 errhint("Raise max_worker_processes.")));
+		if (!no_slot_reported)
+			ereport(LOG,
+					(errmsg("phantom: could not start a compaction worker for database %u", dboid),
+					 errdetail("All background worker slots are in use; compaction waits for one."),
+					 errhint("Raise max_worker_processes.")));
+		no_slot_reported = true;
 		return false;
 	}
+	no_slot_reported = false;
 	MemoryContextSwitchTo(oldcxt);
 	if (slot_handles[slotno] != NULL)
 		pfree(slot_handles[slotno]);
