@@ -277,6 +277,8 @@ static uint64_t *committed_at;	/* index -> lowest term of a node seen
 								 * holding it committed */
 static size_t committed_at_cap;
 static uint64_t max_committed;
+static bool conf_changed;		/* a membership change was proposed */
+static int	n_initial;			/* voters of the bootstrap config */
 static uint64_t *applied_val;	/* index -> value applied there */
 static size_t applied_val_cap;
 
@@ -509,6 +511,97 @@ check_leader_complete(int slot)
 				 (unsigned long long) committed_term[i]);
 }
 
+/* One version of a node's log (in memory, or on its disk). */
+typedef struct LogView
+{
+	bool		valid;
+	uint64_t	last_term;
+	uint64_t	last_index;
+	bool		has;			/* holds entry (c, t) or a snapshot past it */
+} LogView;
+
+static void
+log_views(int slot, uint64_t c, uint64_t t, LogView v[2])
+{
+	Node	   *nd = &nodes[slot];
+	Disk	   *d = &nd->disk;
+
+	memset(v, 0, 2 * sizeof(LogView));
+	if (nd->up)
+	{
+		PhRaft	   *r = nd->r;
+
+		v[0].valid = true;
+		v[0].last_index = ph_raft_last_index(r);
+		v[0].last_term = ph_raft_term_at(r, v[0].last_index);
+		v[0].has = c < ph_raft_first_index(r) ||
+			(c <= v[0].last_index && ph_raft_term_at(r, c) == t);
+	}
+	v[1].valid = true;
+	v[1].last_index = d->snap.index + d->n;
+	v[1].last_term = d->n ? d->ents[d->n - 1].term : d->snap.term;
+	v[1].has = c <= d->snap.index ||
+		(c <= v[1].last_index && d->ents[c - d->snap.index - 1].term == t);
+}
+
+/*
+ * Electability (a stronger, earlier form of leader completeness): no node
+ * whose log (in memory or on disk) lacks the latest committed entry may be
+ * at least as up to date as a majority of the voters' logs, or it could
+ * win an election and overwrite the entry.  In correct Raft the majority
+ * that stored the entry refuses such a node.  Checked while the bootstrap
+ * config is in force (no membership change proposed yet), so that the
+ * majority is well defined.
+ */
+static void
+check_electable(void)
+{
+	uint64_t	c = max_committed;
+	uint64_t	t;
+	LogView		views[MAXN][2];
+	int			v;
+	int			w;
+	int			a;
+	int			b;
+
+	if (conf_changed || c == 0 || committed_term[c] == 0)
+		return;
+	t = committed_term[c];
+	for (v = 0; v < n_initial; v++)
+		log_views(v, c, t, views[v]);
+	for (v = 0; v < n_initial; v++)
+		for (a = 0; a < 2; a++)
+		{
+			LogView    *cand = &views[v][a];
+			int			grant = 0;
+
+			if (!cand->valid || cand->has)
+				continue;
+			for (w = 0; w < n_initial; w++)
+				for (b = 0; b < 2; b++)
+				{
+					LogView    *voter = &views[w][b];
+
+					if (voter->valid &&
+						(cand->last_term > voter->last_term ||
+						 (cand->last_term == voter->last_term &&
+						  cand->last_index >= voter->last_index)))
+					{
+						grant++;
+						break;
+					}
+				}
+			if (grant >= n_initial / 2 + 1)
+				fail("electability: n%d's %s log (last %llu, term %llu) lacks "
+					 "committed entry %llu (term %llu), yet %d of %d voters "
+					 "would vote for it", v + 1, a == 0 ? "memory" : "disk",
+					 (unsigned long long) cand->last_index,
+					 (unsigned long long) cand->last_term,
+					 (unsigned long long) c, (unsigned long long) t, grant,
+					 n_initial);
+		}
+}
+
 static void
 check_all(void)
 {
@@ -557,6 +650,7 @@ check_all(void)
 		if (c > nd->checked_commit)
 			nd->checked_commit = c;
 	}
+	check_electable();
 }
 
 /* ---------------------------------------------------------------------
@@ -1093,6 +1187,7 @@ ev_conf(void)
 			  (unsigned long long) target, (unsigned long long) idx);
 	}
 	stat_conf++;
+	conf_changed = true;
 }
 
 static void
@@ -1304,6 +1399,7 @@ free_schedule(void)
 	if (applied_val)
 		memset(applied_val, 0, applied_val_cap * sizeof(uint64_t));
 	max_committed = 0;
+	conf_changed = false;
 	acked_max_index = 0;
 	next_ctx = 0;
 	trace_len = 0;
@@ -1344,6 +1440,7 @@ run_schedule(int family, uint64_t seed)
 	for (s = 0; s < n; s++)
 		boot.voters[boot.n_voters++] = s + 1;
 	n_slots = n;
+	n_initial = n;
 	trace("schedule family %d (%s) seed %llu: %d nodes, inflight %d, "
 		  "batch %d, check_quorum %d, pre_vote %d", family, fam.name,
 		  (unsigned long long) seed, n, base_opts.max_inflight,
