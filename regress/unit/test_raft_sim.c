@@ -29,7 +29,7 @@
  * the cluster must converge: one leader, all members applied the same
  * log, every acknowledged proposal applied exactly once on each member.
  *
- * Environment: PH_RAFT_SIM_SCHEDULES (total, default 3000),
+ * Environment: PH_RAFT_SIM_SCHEDULES (total, default 6000),
  * PH_RAFT_SIM_SEED (base seed; schedule i uses seed+i), PH_RAFT_SIM_FAMILY
  * (run one family only), PH_RAFT_SIM_VERBOSE (print the trace live).
  * A failure prints the command line that replays it.
@@ -1501,7 +1501,7 @@ int
 main(void)
 {
 	const char *e;
-	int			total = 3000;
+	int			total = 6000;
 	uint64_t	base_seed = 1;
 	int			only_family = -1;
 	int			per_family;
