@@ -140,19 +140,24 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				xl_ph_set_headers xl;
 
 				memcpy(&xl, rec, SizeOfPhSetHeaders);
-				appendStringInfo(buf, "vblock %u nchanges %u prune_xid %u",
-								 xl.vblock, xl.nchanges, xl.prune_xid);
+				appendStringInfo(buf, "vblock %u nchanges %u",
+								 xl.vblock, xl.nchanges);
 				desc_flags(buf, xl.flags);
 				break;
 			}
 		case XLOG_PH_UPDATE:
 			{
 				xl_ph_update xl;
+				PhHeaderChange old;
+				uint8		oldflags;
 
+				memset(&old, 0, sizeof(old));
 				memcpy(&xl, rec, SizeOfPhUpdate);
+				ph_hdr_decode(rec + SizeOfPhUpdate,
+							  rec + XLogRecGetDataLen(record), &old, &oldflags);
 				appendStringInfo(buf, "old (%u,%u) xmax %u infomask 0x%04x infomask2 0x%04x new (%u,%u)",
-								 xl.oldvblock, xl.oldhdr.offnum, xl.oldhdr.xmax,
-								 xl.oldhdr.infomask, xl.oldhdr.infomask2,
+								 xl.oldvblock, old.offnum, old.xmax,
+								 old.infomask, old.infomask2,
 								 xl.newvblock, xl.newoff);
 				desc_flags(buf, xl.flags);
 				break;

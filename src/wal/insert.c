@@ -323,6 +323,42 @@ ph_check_offset(Relation rel, Page page, BlockNumber vblock, OffsetNumber off)
 }
 
 /*
+ * ph_hdr_encode writes the WAL image of header change c (see xl_ph_hdr)
+ * to out, comparing with the tuple as it is on page *before* the change;
+ * returns its length (at most PH_HDR_MAX_IMAGE).  t_ctid is left out
+ * unless with_ctid and it changes.
+ */
+Size
+ph_hdr_encode(Page page, const PhHeaderChange *c, bool with_ctid, char *out)
+{
+	HeapTupleHeader htup;
+	xl_ph_hdr	h;
+	char	   *p = out + SizeOfPhHdr;
+
+	htup = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, c->offnum));
+	h.offnum = c->offnum;
+	h.t_infomask = c->infomask;
+	h.t_infomask2 = c->infomask2;
+	h.flags = 0;
+	memcpy(p, &c->xmax, sizeof(TransactionId));
+	p += sizeof(TransactionId);
+	if (c->xmin != htup->t_choice.t_heap.t_xmin)
+	{
+		h.flags |= XLPH_HDR_XMIN;
+		memcpy(p, &c->xmin, sizeof(TransactionId));
+		p += sizeof(TransactionId);
+	}
+	if (with_ctid && !ItemPointerEquals((ItemPointer) &c->ctid, &htup->t_ctid))
+	{
+		h.flags |= XLPH_HDR_CTID;
+		memcpy(p, &c->ctid, sizeof(ItemPointerData));
+		p += sizeof(ItemPointerData);
+	}
+	memcpy(out, &h, SizeOfPhHdr);
+	return p - out;
+}
+
+/*
  * ph_wal_set_headers: see wal.h.  Sets the page's prune hint (as heap
  * does for deletes) when a change leaves a prunable version.
  */
@@ -335,6 +371,8 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 	bool		vmclear = clear_vm && PageIsAllVisible(page);
 	TransactionId prune_xid = GetCurrentTransactionIdIfAny();
 	bool		prunable = false;
+	char	   *img;
+	Size		imglen = 0;
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -345,12 +383,18 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 	}
 	if (!TransactionIdIsValid(prune_xid))
 		prunable = false;
+	/* no palloc inside the critical section */
+	img = palloc(Max(n, 1) * PH_HDR_MAX_IMAGE);
 	if (vmclear)
 		visibilitymap_pin(rel, vblock, &vmbuf);
 
 	START_CRIT_SECTION();
 	for (i = 0; i < n; i++)
+	{
+		/* image first: it compares with the tuple before the change */
+		imglen += ph_hdr_encode(page, &changes[i], true, img + imglen);
 		ph_apply_header_change(page, &changes[i], false);
+	}
 	if (prunable)
 		PageSetPrunable(page, prune_xid);
 	if (vmclear)
@@ -366,14 +410,13 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 		XLogRecPtr	recptr;
 
 		xlrec.vblock = vblock;
-		xlrec.prune_xid = prune_xid;
 		xlrec.nchanges = n;
 		xlrec.flags = (vmclear ? XLPH_VM_CLEARED : 0) |
 			(prunable ? XLPH_SET_PRUNABLE : 0);
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhSetHeaders);
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
-		XLogRegisterBufData(0, (char *) changes, sizeof(PhHeaderChange) * n);
+		XLogRegisterBufData(0, img, imglen);
 		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SET_HEADERS);
 		PageSetLSN(page, recptr);
 	}
@@ -381,6 +424,7 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 
 	if (BufferIsValid(vmbuf))
 		ReleaseBuffer(vmbuf);
+	pfree(img);
 }
 
 /*
@@ -403,6 +447,8 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 	OffsetNumber newoff;
 	HeapTupleHeader olditem;
 	HeapTupleHeader newitem;
+	char		oldimg[PH_HDR_MAX_IMAGE];
+	Size		oldimglen;
 
 	Assert(samepage == (oldvblock == newvblock));
 	ph_check_offset(rel, oldpage, oldvblock, oldhdr->offnum);
@@ -413,6 +459,7 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 		visibilitymap_pin(rel, newvblock, &newvm);
 
 	START_CRIT_SECTION();
+	oldimglen = ph_hdr_encode(oldpage, oldhdr, false, oldimg);
 	ph_apply_header_change(oldpage, oldhdr, true);
 	newoff = ph_put_tuple(newpage, newvblock, newtup, false);
 	olditem = (HeapTupleHeader) PageGetItem(oldpage,
@@ -444,11 +491,8 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 		bool		init = (!samepage && newoff == FirstOffsetNumber &&
 							PageGetMaxOffsetNumber(newpage) == FirstOffsetNumber);
 
-		memset(&xlrec, 0, sizeof(xlrec));
 		xlrec.oldvblock = oldvblock;
 		xlrec.newvblock = newvblock;
-		xlrec.prune_xid = prune_xid;
-		xlrec.oldhdr = *oldhdr;
 		xlrec.newoff = newoff;
 		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) |
 			(newclear ? XLPH_VM_CLEARED : 0) |
@@ -458,6 +502,7 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhUpdate);
+		XLogRegisterData(oldimg, oldimglen);
 		XLogRegisterBuffer(0, newbuf, REGBUF_STANDARD |
 						   (init ? REGBUF_WILL_INIT : 0));
 		if (!samepage)

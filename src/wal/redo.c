@@ -329,6 +329,70 @@ redo_multi_insert(XLogReaderState *record)
 	ph_release(buf);
 }
 
+/*
+ * ph_hdr_decode reads one header-change image (see xl_ph_hdr) at p into c
+ * (fields not in the image are left alone) and its flags; returns the
+ * position after it.  Also used by desc.c.
+ */
+const char *
+ph_hdr_decode(const char *p, const char *end, PhHeaderChange *c,
+			  uint8 *hflags)
+{
+	xl_ph_hdr	h;
+
+	if (p + SizeOfPhHdr + sizeof(TransactionId) > end)
+		elog(PANIC, "phantom redo: truncated header change");
+	memcpy(&h, p, SizeOfPhHdr);
+	p += SizeOfPhHdr;
+	c->offnum = h.offnum;
+	c->infomask = h.t_infomask;
+	c->infomask2 = h.t_infomask2;
+	memcpy(&c->xmax, p, sizeof(TransactionId));
+	p += sizeof(TransactionId);
+	if (h.flags & XLPH_HDR_XMIN)
+	{
+		if (p + sizeof(TransactionId) > end)
+			elog(PANIC, "phantom redo: truncated header change");
+		memcpy(&c->xmin, p, sizeof(TransactionId));
+		p += sizeof(TransactionId);
+	}
+	if (h.flags & XLPH_HDR_CTID)
+	{
+		if (p + sizeof(ItemPointerData) > end)
+			elog(PANIC, "phantom redo: truncated header change");
+		memcpy(&c->ctid, p, sizeof(ItemPointerData));
+		p += sizeof(ItemPointerData);
+	}
+	*hflags = h.flags;
+	return p;
+}
+
+/*
+ * ph_redo_hdr applies a decoded header change; xmin and t_ctid only if the
+ * image carried them, t_cid never (see xl_ph_hdr).
+ */
+static void
+ph_redo_hdr(Page page, const PhHeaderChange *c, uint8 hflags)
+{
+	ItemId		lp;
+	HeapTupleHeader htup;
+
+	if (c->offnum < FirstOffsetNumber || c->offnum > PageGetMaxOffsetNumber(page))
+		elog(PANIC, "phantom redo: header change at invalid offset %u", c->offnum);
+	lp = PageGetItemId(page, c->offnum);
+	if (!ItemIdIsNormal(lp))
+		elog(PANIC, "phantom redo: header change of a non-normal item at offset %u",
+			 c->offnum);
+	htup = (HeapTupleHeader) PageGetItem(page, lp);
+	htup->t_infomask = c->infomask;
+	htup->t_infomask2 = c->infomask2;
+	htup->t_choice.t_heap.t_xmax = c->xmax;
+	if (hflags & XLPH_HDR_XMIN)
+		htup->t_choice.t_heap.t_xmin = c->xmin;
+	if (hflags & XLPH_HDR_CTID)
+		htup->t_ctid = c->ctid;
+}
+
 static void
 redo_set_headers(XLogReaderState *record)
 {
@@ -343,20 +407,22 @@ redo_set_headers(XLogReaderState *record)
 	{
 		Page		page = BufferGetPage(buf);
 		Size		datalen;
-		char	   *data = XLogRecGetBlockData(record, 0, &datalen);
+		const char *p = XLogRecGetBlockData(record, 0, &datalen);
+		const char *end = p + datalen;
 		int			i;
 
-		if (datalen != sizeof(PhHeaderChange) * xl.nchanges)
-			elog(PANIC, "phantom redo: bad header-change record");
 		for (i = 0; i < xl.nchanges; i++)
 		{
 			PhHeaderChange c;
+			uint8		hflags;
 
-			memcpy(&c, data + i * sizeof(PhHeaderChange), sizeof(c));
-			ph_apply_header_change(page, &c, false);
+			p = ph_hdr_decode(p, end, &c, &hflags);
+			ph_redo_hdr(page, &c, hflags);
 		}
+		if (p != end)
+			elog(PANIC, "phantom redo: bad header-change record");
 		if (xl.flags & XLPH_SET_PRUNABLE)
-			PageSetPrunable(page, xl.prune_xid);
+			PageSetPrunable(page, XLogRecGetXid(record));
 		if (xl.flags & XLPH_VM_CLEARED)
 			PageClearAllVisible(page);
 		ph_finish(buf, record);
@@ -373,8 +439,13 @@ redo_update(XLogReaderState *record)
 	Buffer		newbuf;
 	XLogRedoAction action;
 	ItemPointerData newtid;
+	PhHeaderChange oldhdr;
+	uint8		oldflags;
 
 	memcpy(&xl, XLogRecGetData(record), SizeOfPhUpdate);
+	ph_hdr_decode(XLogRecGetData(record) + SizeOfPhUpdate,
+				  XLogRecGetData(record) + XLogRecGetDataLen(record),
+				  &oldhdr, &oldflags);
 	ItemPointerSet(&newtid, xl.newvblock, xl.newoff);
 	if (xl.flags & XLPH_OLD_VM_CLEARED)
 		ph_vm_clear_redo(record, xl.oldvblock);
@@ -387,12 +458,12 @@ redo_update(XLogReaderState *record)
 		Page		page = BufferGetPage(oldbuf);
 		HeapTupleHeader htup;
 
-		ph_apply_header_change(page, &xl.oldhdr, true);
+		ph_redo_hdr(page, &oldhdr, oldflags);
 		htup = (HeapTupleHeader)
-			PageGetItem(page, PageGetItemId(page, xl.oldhdr.offnum));
+			PageGetItem(page, PageGetItemId(page, oldhdr.offnum));
 		htup->t_ctid = newtid;
 		if (xl.flags & XLPH_SET_PRUNABLE)
-			PageSetPrunable(page, xl.prune_xid);
+			PageSetPrunable(page, XLogRecGetXid(record));
 		if (xl.flags & XLPH_OLD_VM_CLEARED)
 			PageClearAllVisible(page);
 		ph_finish(oldbuf, record);
@@ -416,17 +487,17 @@ redo_update(XLogReaderState *record)
 		uint32		len;
 
 		if (samepage)
-			ph_apply_header_change(page, &xl.oldhdr, true);
+			ph_redo_hdr(page, &oldhdr, oldflags);
 		len = ph_redo_tuple(data, datalen, record, xl.newvblock, xl.newoff, &t);
 		ph_redo_add(page, &t, len, xl.newoff);
 		if (samepage)
 		{
 			HeapTupleHeader htup = (HeapTupleHeader)
-			PageGetItem(page, PageGetItemId(page, xl.oldhdr.offnum));
+			PageGetItem(page, PageGetItemId(page, oldhdr.offnum));
 
 			htup->t_ctid = newtid;
 			if (xl.flags & XLPH_SET_PRUNABLE)
-				PageSetPrunable(page, xl.prune_xid);
+				PageSetPrunable(page, XLogRecGetXid(record));
 			if (xl.flags & XLPH_OLD_VM_CLEARED)
 				PageClearAllVisible(page);
 		}

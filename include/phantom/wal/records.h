@@ -21,9 +21,16 @@
 #include "access/htup_details.h"
 #include "access/xlogreader.h"
 #include "storage/block.h"
+#include "storage/bufpage.h"
 #include "storage/off.h"
 
 #include "phantom/wal/wal.h"
+
+/* src/wal/insert.c, src/wal/redo.c: header-change images (see xl_ph_hdr) */
+extern Size ph_hdr_encode(Page page, const PhHeaderChange *c, bool with_ctid,
+						  char *out);
+extern const char *ph_hdr_decode(const char *p, const char *end,
+								 PhHeaderChange *c, uint8 *hflags);
 
 #define XLOG_PH_INIT_META		0x00	/* lazy creation of the metapage */
 #define XLOG_PH_NEW_VBLOCK		0x10	/* allocate a vblock, init its page */
@@ -43,7 +50,7 @@
 #define XLPH_INIT_PAGE			0x01	/* block 0 was (re)initialised */
 #define XLPH_VM_CLEARED			0x02	/* all-visible cleared on block 0 */
 #define XLPH_OLD_VM_CLEARED		0x04	/* update: ... on the old page */
-#define XLPH_SET_PRUNABLE		0x08	/* PageSetPrunable(prune_xid) */
+#define XLPH_SET_PRUNABLE		0x08	/* PageSetPrunable(record's xid) */
 #define XLPH_NEW_MAPPAGE		0x10	/* new vblock: map page is new */
 #define XLPH_ALL_FROZEN_SET		0x20	/* multi-insert (COPY FREEZE): page and
 										 * VM (block 1) set all-visible and
@@ -109,11 +116,34 @@ typedef struct xl_ph_multi_insert
 
 #define SizeOfPhMultiInsert		(offsetof(xl_ph_multi_insert, flags) + sizeof(uint8))
 
-/* XLOG_PH_SET_HEADERS: block 0 data page; block data PhHeaderChange[n] */
+/*
+ * A tuple header change in WAL: this fixed part, then xmax, then xmin and
+ * t_ctid only when they differ from what the tuple had (flags).  t_cid is
+ * not logged (rm_mask ignores it; nothing reads the cid of another
+ * backend's or a crashed transaction).  The pre-change page is the same on
+ * the primary and in redo, so "unchanged" is well defined.
+ */
+typedef struct xl_ph_hdr
+{
+	OffsetNumber offnum;
+	uint16		t_infomask;
+	uint16		t_infomask2;
+	uint8		flags;			/* XLPH_HDR_* */
+} xl_ph_hdr;
+
+#define SizeOfPhHdr				(offsetof(xl_ph_hdr, flags) + sizeof(uint8))
+#define XLPH_HDR_XMIN			0x01	/* new xmin follows xmax */
+#define XLPH_HDR_CTID			0x02	/* new t_ctid follows */
+#define PH_HDR_MAX_IMAGE \
+	(SizeOfPhHdr + 2 * sizeof(TransactionId) + sizeof(ItemPointerData))
+
+/*
+ * XLOG_PH_SET_HEADERS: block 0 data page; block data nchanges header
+ * images.  The prune hint, if set, is the record's xid.
+ */
 typedef struct xl_ph_set_headers
 {
 	BlockNumber vblock;
-	TransactionId prune_xid;
 	uint16		nchanges;
 	uint8		flags;			/* XLPH_VM_CLEARED, XLPH_SET_PRUNABLE */
 } xl_ph_set_headers;
@@ -121,16 +151,15 @@ typedef struct xl_ph_set_headers
 #define SizeOfPhSetHeaders		(offsetof(xl_ph_set_headers, flags) + sizeof(uint8))
 
 /*
- * XLOG_PH_UPDATE: block 0 new page (data: xl_ph_tuple + tuple), block 1
- * old page when it differs.  The old tuple's t_ctid becomes the new
- * tuple's TID.
+ * XLOG_PH_UPDATE: main data this struct followed by the old version's
+ * header image (its t_ctid becomes the new version's TID, never logged);
+ * block 0 new page (data: xl_ph_tuple + tuple), block 1 old page when it
+ * differs.  The prune hint of the old page, if set, is the record's xid.
  */
 typedef struct xl_ph_update
 {
 	BlockNumber oldvblock;
 	BlockNumber newvblock;
-	TransactionId prune_xid;
-	PhHeaderChange oldhdr;		/* ctid ignored */
 	OffsetNumber newoff;
 	uint8		flags;			/* XLPH_INIT_PAGE, XLPH_VM_CLEARED,
 								 * XLPH_OLD_VM_CLEARED, XLPH_SET_PRUNABLE */
