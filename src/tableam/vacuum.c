@@ -73,6 +73,8 @@ typedef struct PhVacState
 	bool		aggressive;		/* must scan every page with unfrozen xids */
 	bool		skipwithvm;		/* may skip pages by their VM bits */
 	bool		do_index_vacuuming;
+	bool		consider_bypass;	/* INDEX_CLEANUP auto */
+	bool		bypassed;		/* index vacuuming was skipped */
 	bool		do_index_cleanup;
 
 	TransactionId OldestXmin;
@@ -107,6 +109,7 @@ typedef struct PhVacState
 	double		tuples_deleted;
 	double		tuples_frozen;
 	double		lpdead_items;
+	BlockNumber lpdead_item_pages;	/* pages with LP_DEAD items */
 	double		lpdead_freed;
 } PhVacState;
 
@@ -347,6 +350,8 @@ retry:
 	}
 
 	vs->lpdead_items += ndeadhere;
+	if (ndeadhere > 0)
+		vs->lpdead_item_pages++;
 	if (ndeadhere > 0 && vs->nindexes == 0)
 	{
 		/* no index can point at them: free them now */
@@ -552,8 +557,10 @@ ph_vac_report(PhVacState *vs, double new_live_tuples, bool frozenxid_updated,
 					 vs->tuples_deleted, new_live_tuples, vs->recently_dead,
 					 vs->tuples_frozen);
 	appendStringInfo(&buf,
-					 "dead item identifiers: %.0f found, %.0f freed, index scans: %d\n",
-					 vs->lpdead_items, vs->lpdead_freed, vs->num_index_scans);
+					 "dead item identifiers: %.0f found on %u pages, %.0f freed, index scans: %d%s\n",
+					 vs->lpdead_items, vs->lpdead_item_pages, vs->lpdead_freed,
+					 vs->num_index_scans,
+					 vs->bypassed ? " (bypassed: too few dead items)" : "");
 	appendStringInfo(&buf, "pages newly set all-visible: %u\n",
 					 vs->vm_set_pages);
 	appendStringInfo(&buf, "removable cutoff: %u, new relfrozenxid: %s, new relminmxid: %s",
@@ -654,6 +661,7 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 						   Max(vs->nindexes, 1));
 	vs->do_index_cleanup = (params->index_cleanup != VACOPTVALUE_DISABLED);
 	vs->do_index_vacuuming = vs->nindexes > 0 && vs->do_index_cleanup;
+	vs->consider_bypass = (params->index_cleanup == VACOPTVALUE_AUTO);
 
 	vs->rel_pages = ph_nvblocks(rel);
 
@@ -681,13 +689,31 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 		if (vs->do_index_vacuuming &&
 			vs->maxdead - vs->ndead < MaxHeapTuplesPerPage)
+		{
+			/* more than one pass: too many dead items to bypass */
+			vs->consider_bypass = false;
 			ph_vac_cycle(vs);
+		}
 
 		ph_vac_visit(vs, vblock);
 		pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED,
 									 vblock + 1);
 	}
 
+	/*
+	 * With INDEX_CLEANUP auto, a VACUUM that found almost no dead items (on
+	 * less than 2% of the pages, in one pass) leaves them LP_DEAD and skips
+	 * index vacuuming, as heap does: scanning every index for a handful of
+	 * TIDs costs more than it frees.  Index cleanup still runs.
+	 */
+	if (vs->do_index_vacuuming && vs->consider_bypass &&
+		vs->num_index_scans == 0 && vs->ndead > 0 &&
+		vs->lpdead_item_pages < (double) vs->rel_pages * 0.02 &&
+		vs->ndead < (int) ((32L * 1024L * 1024L) / sizeof(ItemPointerData)))
+	{
+		vs->bypassed = true;
+		vs->ndead = 0;
+	}
 	if (vs->do_index_vacuuming)
 		ph_vac_cycle(vs);
 
