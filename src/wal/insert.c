@@ -40,7 +40,10 @@ typedef struct PhTupleWal
 {
 	xl_ph_tuple hdr;
 	int			extralen;
-	char		extra[sizeof(TransactionId) * 2 + sizeof(ItemPointerData)];
+	char		extra[sizeof(TransactionId) * 2 + sizeof(ItemPointerData) +
+					  sizeof(uint16) * 2];
+	uint16		prefix;			/* data bytes left out (see records.h) */
+	uint16		suffix;
 } PhTupleWal;
 
 /*
@@ -60,6 +63,7 @@ ph_tuple_wal_prepare(HeapTupleHeader htup, BlockNumber vblock,
 	w->hdr.t_hoff = htup->t_hoff;
 	w->hdr.flags = 0;
 	w->extralen = 0;
+	w->prefix = w->suffix = 0;
 	if (xmin != GetCurrentTransactionIdIfAny())
 	{
 		w->hdr.flags |= XLPH_TUP_XMIN;
@@ -81,16 +85,73 @@ ph_tuple_wal_prepare(HeapTupleHeader htup, BlockNumber vblock,
 	}
 }
 
-/* ph_tuple_wal_register adds one tuple image as data of block_id */
+/*
+ * ph_tuple_wal_share finds how many leading and trailing data bytes the
+ * new version newtup (len newlen) shares with the old version oldtup (len
+ * oldlen) and records them in w, so that they are not logged.  Runs of
+ * fewer than 3 bytes are not worth their 2-byte length.
+ */
+static void
+ph_tuple_wal_share(PhTupleWal *w, HeapTupleHeader newtup, uint32 newlen,
+				   HeapTupleHeader oldtup, uint32 oldlen)
+{
+	const char *np = (const char *) newtup + newtup->t_hoff;
+	const char *op = (const char *) oldtup + oldtup->t_hoff;
+	uint32		nd = newlen - newtup->t_hoff;
+	uint32		od = oldlen - oldtup->t_hoff;
+	uint32		common = Min(nd, od);
+	uint32		prefix = 0;
+	uint32		suffix = 0;
+
+	while (prefix < common && np[prefix] == op[prefix])
+		prefix++;
+	if (prefix < 3)
+		prefix = 0;
+	while (suffix < common - prefix &&
+		   np[nd - suffix - 1] == op[od - suffix - 1])
+		suffix++;
+	if (suffix < 3)
+		suffix = 0;
+	if (prefix > 0)
+	{
+		uint16		v = prefix;
+
+		w->hdr.flags |= XLPH_TUP_PREFIX;
+		memcpy(w->extra + w->extralen, &v, sizeof(uint16));
+		w->extralen += sizeof(uint16);
+		w->prefix = v;
+	}
+	if (suffix > 0)
+	{
+		uint16		v = suffix;
+
+		w->hdr.flags |= XLPH_TUP_SUFFIX;
+		memcpy(w->extra + w->extralen, &v, sizeof(uint16));
+		w->extralen += sizeof(uint16);
+		w->suffix = v;
+	}
+}
+
+/*
+ * ph_tuple_wal_register adds one tuple image as data of block_id: fixed
+ * part, extras, bitmap area, and the data minus any shared prefix/suffix.
+ */
 static void
 ph_tuple_wal_register(uint8 block_id, PhTupleWal *w, HeapTupleHeader htup,
 					  uint32 len)
 {
+	uint32		bitmaplen = htup->t_hoff - SizeofHeapTupleHeader;
+	uint32		middle = len - htup->t_hoff - w->prefix - w->suffix;
+
 	XLogRegisterBufData(block_id, (char *) &w->hdr, SizeOfPhTuple);
 	if (w->extralen > 0)
 		XLogRegisterBufData(block_id, w->extra, w->extralen);
-	XLogRegisterBufData(block_id, (char *) htup + SizeofHeapTupleHeader,
-						len - SizeofHeapTupleHeader);
+	if (bitmaplen > 0)
+		XLogRegisterBufData(block_id, (char *) htup + SizeofHeapTupleHeader,
+							bitmaplen);
+	if (middle > 0)
+		XLogRegisterBufData(block_id, (char *) htup + htup->t_hoff + w->prefix,
+							middle);
 }
 
 /*
@@ -499,6 +560,10 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 			(oldclear ? XLPH_OLD_VM_CLEARED : 0) |
 			(TransactionIdIsValid(prune_xid) ? XLPH_SET_PRUNABLE : 0);
 		ph_tuple_wal_prepare(newitem, newvblock, newoff, &w);
+		if (samepage)
+			ph_tuple_wal_share(&w, newitem, newtup->t_len, olditem,
+							   ItemIdGetLength(PageGetItemId(oldpage,
+															 oldhdr->offnum)));
 
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhUpdate);

@@ -48,23 +48,34 @@ ph_tuple_extras(uint8 flags)
 		n += sizeof(TransactionId);
 	if (flags & XLPH_TUP_CTID)
 		n += sizeof(ItemPointerData);
+	if (flags & XLPH_TUP_PREFIX)
+		n += sizeof(uint16);
+	if (flags & XLPH_TUP_SUFFIX)
+		n += sizeof(uint16);
 	return n;
 }
 
 /*
  * ph_redo_tuple rebuilds into t the tuple whose WAL image (xl_ph_tuple,
  * extras, body) starts at data and is imagelen bytes long; returns t_len.
+ * old (NULL unless a same-page update) is the old version on the page, of
+ * length oldlen, for a prefix/suffix the image left out.
  */
 static uint32
 ph_redo_tuple(const char *data, Size imagelen, XLogReaderState *record,
-			  BlockNumber vblock, OffsetNumber off, PhRedoTuple *t)
+			  BlockNumber vblock, OffsetNumber off, PhRedoTuple *t,
+			  HeapTupleHeader old, uint32 oldlen)
 {
 	xl_ph_tuple xt;
 	const char *p = data;
 	TransactionId xmin = XLogRecGetXid(record);
 	TransactionId xmax = InvalidTransactionId;
+	uint16		prefix = 0;
+	uint16		suffix = 0;
 	Size		bodylen;
 	Size		extras;
+	Size		bitmaplen;
+	char	   *dst;
 
 	memcpy(&xt, p, SizeOfPhTuple);
 	p += SizeOfPhTuple;
@@ -96,11 +107,44 @@ ph_redo_tuple(const char *data, Size imagelen, XLogReaderState *record,
 	}
 	else
 		ItemPointerSet(&t->hdr.t_ctid, vblock, off);
+	if (xt.flags & XLPH_TUP_PREFIX)
+	{
+		memcpy(&prefix, p, sizeof(uint16));
+		p += sizeof(uint16);
+	}
+	if (xt.flags & XLPH_TUP_SUFFIX)
+	{
+		memcpy(&suffix, p, sizeof(uint16));
+		p += sizeof(uint16);
+	}
 	t->hdr.t_choice.t_heap.t_xmin = xmin;
 	t->hdr.t_choice.t_heap.t_xmax = xmax;
 	t->hdr.t_choice.t_heap.t_field3.t_cid = FirstCommandId;
-	memcpy((char *) &t->hdr + SizeofHeapTupleHeader, p, bodylen);
-	return SizeofHeapTupleHeader + bodylen;
+
+	if (prefix == 0 && suffix == 0)
+	{
+		memcpy((char *) &t->hdr + SizeofHeapTupleHeader, p, bodylen);
+		return SizeofHeapTupleHeader + bodylen;
+	}
+
+	/* bitmap area, old prefix, logged middle, old suffix */
+	if (old == NULL || xt.t_hoff < SizeofHeapTupleHeader)
+		elog(PANIC, "phantom redo: shared prefix/suffix without an old version");
+	bitmaplen = xt.t_hoff - SizeofHeapTupleHeader;
+	if (bodylen < bitmaplen ||
+		prefix + suffix > oldlen - old->t_hoff ||
+		xt.t_hoff + prefix + (bodylen - bitmaplen) + suffix > MaxHeapTupleSize)
+		elog(PANIC, "phantom redo: bad prefix/suffix tuple image");
+	dst = (char *) &t->hdr + SizeofHeapTupleHeader;
+	memcpy(dst, p, bitmaplen);
+	dst += bitmaplen;
+	memcpy(dst, (char *) old + old->t_hoff, prefix);
+	dst += prefix;
+	memcpy(dst, p + bitmaplen, bodylen - bitmaplen);
+	dst += bodylen - bitmaplen;
+	memcpy(dst, (char *) old + oldlen - suffix, suffix);
+	dst += suffix;
+	return dst - (char *) &t->hdr;
 }
 
 /* ph_redo_add puts a rebuilt tuple at exactly offset off */
@@ -256,7 +300,8 @@ redo_insert(XLogReaderState *record)
 		PhRedoTuple t;
 		uint32		len;
 
-		len = ph_redo_tuple(data, datalen, record, xl.vblock, xl.offnum, &t);
+		len = ph_redo_tuple(data, datalen, record, xl.vblock, xl.offnum, &t,
+							NULL, 0);
 		ph_redo_add(page, &t, len, xl.offnum);
 		if (xl.flags & XLPH_VM_CLEARED)
 			PageClearAllVisible(page);
@@ -313,7 +358,7 @@ redo_multi_insert(XLogReaderState *record)
 				(tlen - SizeofHeapTupleHeader);
 			if (p + imagelen > end)
 				elog(PANIC, "phantom redo: truncated multi-insert record");
-			len = ph_redo_tuple(p, imagelen, record, xl.vblock, off, &t);
+			len = ph_redo_tuple(p, imagelen, record, xl.vblock, off, &t, NULL, 0);
 			ph_redo_add(page, &t, len, off);
 			p += imagelen;
 		}
@@ -485,10 +530,21 @@ redo_update(XLogReaderState *record)
 		char	   *data = XLogRecGetBlockData(record, 0, &datalen);
 		PhRedoTuple t;
 		uint32		len;
+		HeapTupleHeader old = NULL;
+		uint32		oldlen = 0;
 
 		if (samepage)
+		{
+			ItemId		olp;
+
 			ph_redo_hdr(page, &oldhdr, oldflags);
-		len = ph_redo_tuple(data, datalen, record, xl.newvblock, xl.newoff, &t);
+			olp = PageGetItemId(page, oldhdr.offnum);
+
+			old = (HeapTupleHeader) PageGetItem(page, olp);
+			oldlen = ItemIdGetLength(olp);
+		}
+		len = ph_redo_tuple(data, datalen, record, xl.newvblock, xl.newoff, &t,
+							old, oldlen);
 		ph_redo_add(page, &t, len, xl.newoff);
 		if (samepage)
 		{

@@ -61,7 +61,10 @@ extern const char *ph_hdr_decode(const char *p, const char *end,
  * flags, then the tuple from offsetof(HeapTupleHeaderData, t_bits) on
  * (null bitmap, padding, data).  xmin defaults to the record's xid, xmax
  * to invalid, t_cid to FirstCommandId (masked by rm_mask, as heap does),
- * t_ctid to the tuple's own TID.
+ * t_ctid to the tuple's own TID.  In a same-page UPDATE the body may leave
+ * out a prefix and a suffix of the data (after t_hoff) that equal the old
+ * version's; the bitmap area [SizeofHeapTupleHeader, t_hoff) is always
+ * there.
  */
 typedef struct xl_ph_tuple
 {
@@ -75,6 +78,10 @@ typedef struct xl_ph_tuple
 #define XLPH_TUP_XMIN			0x01	/* explicit xmin follows */
 #define XLPH_TUP_XMAX			0x02	/* explicit xmax follows */
 #define XLPH_TUP_CTID			0x04	/* explicit t_ctid follows (token) */
+#define XLPH_TUP_PREFIX			0x08	/* uint16: leading data bytes shared
+										 * with the old version (same-page
+										 * update), not logged */
+#define XLPH_TUP_SUFFIX			0x10	/* uint16: trailing bytes, likewise */
 
 /* XLOG_PH_NEW_VBLOCK: block 0 data page (init), 1 map page, 2 metapage */
 typedef struct xl_ph_new_vblock
