@@ -155,6 +155,7 @@ ph_redo_add(Page page, PhRedoTuple *t, uint32 len, OffsetNumber off)
 		elog(PANIC, "phantom redo: failed to add tuple at offset %u", off);
 }
 
+/* ph_finish stamps a redone page with the record's end LSN and dirties it */
 static void
 ph_finish(Buffer buf, XLogReaderState *record)
 {
@@ -162,6 +163,7 @@ ph_finish(Buffer buf, XLogReaderState *record)
 	MarkBufferDirty(buf);
 }
 
+/* ph_release unlocks and unpins a buffer a redo routine may not have read */
 static void
 ph_release(Buffer buf)
 {
@@ -169,6 +171,10 @@ ph_release(Buffer buf)
 		UnlockReleaseBuffer(buf);
 }
 
+/*
+ * ph_conflict cancels hot-standby queries whose snapshots could still see
+ * what the record removes (xid follows heap's latestRemovedXid convention).
+ */
 static void
 ph_conflict(XLogReaderState *record, TransactionId xid)
 {
@@ -205,6 +211,7 @@ redo_vm_set(XLogReaderState *record, uint8 block_id, BlockNumber vblock,
 	ph_release(vmbuf);
 }
 
+/* XLOG_PH_INIT_META: format the metapage */
 static void
 redo_init_meta(XLogReaderState *record)
 {
@@ -215,6 +222,10 @@ redo_init_meta(XLogReaderState *record)
 	ph_release(buf);
 }
 
+/*
+ * XLOG_PH_NEW_VBLOCK: format the new hot page, set its map entry (on a new
+ * map page if the vblock starts one) and advance the metapage.
+ */
 static void
 redo_new_vblock(XLogReaderState *record)
 {
@@ -272,6 +283,7 @@ redo_new_vblock(XLogReaderState *record)
 	ph_release(metabuf);
 }
 
+/* XLOG_PH_INSERT: rebuild the tuple and put it at the logged offset */
 static void
 redo_insert(XLogReaderState *record)
 {
@@ -310,6 +322,10 @@ redo_insert(XLogReaderState *record)
 	ph_release(buf);
 }
 
+/*
+ * XLOG_PH_MULTI_INSERT: as INSERT for each tuple; COPY FREEZE also sets the
+ * page and VM all-visible/all-frozen.
+ */
 static void
 redo_multi_insert(XLogReaderState *record)
 {
@@ -438,6 +454,7 @@ ph_redo_hdr(Page page, const PhHeaderChange *c, uint8 hflags)
 		htup->t_ctid = c->ctid;
 }
 
+/* XLOG_PH_SET_HEADERS: apply each header image, then the page hints */
 static void
 redo_set_headers(XLogReaderState *record)
 {
@@ -475,6 +492,11 @@ redo_set_headers(XLogReaderState *record)
 	ph_release(buf);
 }
 
+/*
+ * XLOG_PH_UPDATE: old version's header and t_ctid, then the new version
+ * (rebuilt with the old one's shared prefix/suffix on a same-page update);
+ * both pages stay locked until the record is fully applied.
+ */
 static void
 redo_update(XLogReaderState *record)
 {
@@ -565,6 +587,7 @@ redo_update(XLogReaderState *record)
 	ph_release(oldbuf);
 }
 
+/* XLOG_PH_PRUNE: conflicts, then heap_page_prune_execute under a cleanup lock */
 static void
 redo_prune(XLogReaderState *record)
 {
@@ -597,6 +620,7 @@ redo_prune(XLogReaderState *record)
 	ph_release(buf);
 }
 
+/* XLOG_PH_FREEZE: conflicts, then each freeze plan */
 static void
 redo_freeze(XLogReaderState *record)
 {
@@ -630,6 +654,7 @@ redo_freeze(XLogReaderState *record)
 	ph_release(buf);
 }
 
+/* XLOG_PH_VISIBLE: conflicts, PD_ALL_VISIBLE, VM bits */
 static void
 redo_visible(XLogReaderState *record)
 {
@@ -648,6 +673,10 @@ redo_visible(XLogReaderState *record)
 	ph_release(buf);
 }
 
+/*
+ * XLOG_PH_MAP_COLD: point the entry at the run page, turn the old hot page
+ * into the new head of the free list.
+ */
 static void
 redo_map_cold(XLogReaderState *record)
 {
@@ -681,6 +710,10 @@ redo_map_cold(XLogReaderState *record)
 	ph_release(metabuf);
 }
 
+/*
+ * XLOG_PH_THAW: the new hot page comes back from its forced full-page
+ * image; switch the entry and, if a page was popped, the free list.
+ */
 static void
 redo_thaw(XLogReaderState *record)
 {
@@ -717,6 +750,7 @@ redo_thaw(XLogReaderState *record)
 	ph_release(metabuf);
 }
 
+/* XLOG_PH_FREE_POP: advance the free-list head */
 static void
 redo_free_pop(XLogReaderState *record)
 {
@@ -735,6 +769,7 @@ redo_free_pop(XLogReaderState *record)
 	ph_release(metabuf);
 }
 
+/* XLOG_PH_FREE_PUSH: format the freed page and make it the head */
 static void
 redo_free_push(XLogReaderState *record)
 {
