@@ -22,6 +22,9 @@
 #                    regress/isolation_schedule.pending
 #   --no-install     do not run scripts/install.sh first
 #   --keep           keep the temporary directory
+#   --set 'NAME = V' add a setting to the instance's configuration
+#                    (repeatable), e.g. --check --set 'phantom.compaction_naptime = 1'
+#                    runs everything while background compaction is busy
 #
 # The tests are AM-agnostic: they create tables without USING, so the AM
 # comes from default_table_access_method.  The heap outputs are therefore
@@ -45,6 +48,7 @@ pending=1
 install=1
 keep=0
 only=()
+extra_conf=()
 while [ $# -gt 0 ]; do
     case $1 in
         --am) am=$2; shift ;;
@@ -53,7 +57,8 @@ while [ $# -gt 0 ]; do
         --no-pending) pending=0 ;;
         --no-install) install=0 ;;
         --keep) keep=1 ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        --set) extra_conf+=("$2"); shift ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         -*) echo "regress-baseline.sh: unknown option $1" >&2; exit 2 ;;
         *) only+=("$1") ;;
     esac
@@ -78,6 +83,7 @@ ln -s ../expected "$work/src/regress/expected"
 # the same configuration as the phantom runs, with the AM swapped
 sed -E "s/^default_table_access_method *=.*/default_table_access_method = $am/" \
     "$top/regress/phantom.conf" >"$work/src/regress/baseline.conf"
+for c in "${extra_conf[@]}"; do echo "$c" >>"$work/src/regress/baseline.conf"; done
 grep -q "^default_table_access_method = $am" "$work/src/regress/baseline.conf" || {
     echo "regress-baseline.sh: regress/phantom.conf has no default_table_access_method line" >&2
     exit 1
