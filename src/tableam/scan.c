@@ -387,7 +387,8 @@ ph_scan_first_block(PhScanDesc scan, ScanDirection dir)
 												 pbscan);
 	}
 
-	if (scan->rs_nblocks == 0 || scan->rs_numblocks == 0)
+	if (scan->rs_nblocks == 0 || scan->rs_numblocks == 0 ||
+		scan->rs_startblock >= scan->rs_nblocks)
 		return InvalidBlockNumber;
 
 	if (ScanDirectionIsForward(dir))
@@ -400,8 +401,8 @@ ph_scan_first_block(PhScanDesc scan, ScanDirection dir)
 	 */
 	scan->rs_base.rs_flags &= ~SO_ALLOW_SYNC;
 	if (scan->rs_numblocks != InvalidBlockNumber)
-		return (scan->rs_startblock + scan->rs_numblocks - 1) %
-			scan->rs_nblocks;
+		return Min(scan->rs_startblock + scan->rs_numblocks - 1,
+				   scan->rs_nblocks - 1);
 	if (scan->rs_startblock > 0)
 		return scan->rs_startblock - 1;
 	return scan->rs_nblocks - 1;
@@ -409,11 +410,12 @@ ph_scan_first_block(PhScanDesc scan, ScanDirection dir)
 
 /*
  * ph_scan_next_block returns the vblock after block in direction dir, or
- * InvalidBlockNumber when the scan has covered its range.  The range is
- * rs_numblocks vblocks (all of them if Invalid) from rs_startblock on,
- * wrapping around at the end (a synchronized scan may start in the
- * middle).  The range is not consumed as the scan advances, so a cursor
- * may change direction any number of times.
+ * InvalidBlockNumber when the scan has covered its range.  A limited scan
+ * (ph_scan_setlimits) covers rs_numblocks vblocks from rs_startblock, never
+ * past the last vblock; an unlimited one covers every vblock from
+ * rs_startblock on, wrapping around at the end (a synchronized scan may
+ * start in the middle).  The range is not consumed as the scan advances,
+ * so a cursor may change direction any number of times.
  */
 static BlockNumber
 ph_scan_next_block(PhScanDesc scan, ScanDirection dir, BlockNumber block)
@@ -426,26 +428,29 @@ ph_scan_next_block(PhScanDesc scan, ScanDirection dir, BlockNumber block)
 												 scan->rs_pworker,
 												 (ParallelBlockTableScanDesc) scan->rs_base.rs_parallel);
 
-	if (ScanDirectionIsForward(dir))
+	if (ScanDirectionIsBackward(dir))
 	{
-		next = (block + 1 >= nblocks) ? 0 : block + 1;
-
-		/* report where we are even when finished: next scans start here */
-		if (scan->rs_base.rs_flags & SO_ALLOW_SYNC)
-			ss_report_location(scan->rs_base.rs_rd, next);
-
-		if (next == scan->rs_startblock)
+		/* the range ends at its first block */
+		if (block == scan->rs_startblock)
 			return InvalidBlockNumber;
-		if (scan->rs_numblocks != InvalidBlockNumber &&
-			(next + nblocks - scan->rs_startblock) % nblocks >= scan->rs_numblocks)
+		return block == 0 ? nblocks - 1 : block - 1;
+	}
+
+	if (scan->rs_numblocks != InvalidBlockNumber)
+	{
+		next = block + 1;
+		if (next >= nblocks || next - scan->rs_startblock >= scan->rs_numblocks)
 			return InvalidBlockNumber;
 		return next;
 	}
 
-	/* backward: the range ends at its first block */
-	if (block == scan->rs_startblock)
-		return InvalidBlockNumber;
-	return block == 0 ? nblocks - 1 : block - 1;
+	next = (block + 1 >= nblocks) ? 0 : block + 1;
+
+	/* report where we are even when finished: next scans start here */
+	if (scan->rs_base.rs_flags & SO_ALLOW_SYNC)
+		ss_report_location(scan->rs_base.rs_rd, next);
+
+	return next == scan->rs_startblock ? InvalidBlockNumber : next;
 }
 
 /* End of scan: release the page, so that a new fetch restarts the scan. */
