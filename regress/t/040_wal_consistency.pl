@@ -65,6 +65,15 @@ $primary->safe_psql('postgres', q{
 $primary->safe_psql('postgres', compact_sql('w'));
 $primary->safe_psql('postgres', q{UPDATE w SET n = n + 1 WHERE id % 4 = 0; CHECKPOINT;});
 $primary->safe_psql('postgres', q{UPDATE w SET n = n + 1 WHERE id % 4 = 0;});
+
+# then concurrent writers (three insertion lanes at once) with VACUUM
+# FREEZE + compaction in a loop, for a few seconds
+$primary->safe_psql('postgres', q{CREATE TABLE cw (id int PRIMARY KEY, v int, pad text)});
+my $w = start_writers($primary, 'cw', 0, 3, "VACUUM cw;\n" . compact_sql('cw'));
+sleep 6;
+kill_writers($w);
+cmp_ok($primary->safe_psql('postgres', 'SELECT count(*) FROM cw'), '>', 100,
+	'the concurrent writers wrote rows');
 $primary->wait_for_catchup($standby);
 
 # the workload wrote records of the rmgr under test, with page images to check
@@ -77,7 +86,9 @@ is($stats, 't', "the workload wrote $am_rmgr WAL records with page images");
 compare_nodes($primary, $standby, 'postgres',
 	q{SELECT count(*), sum(id), sum(n), md5(string_agg(id || ':' || n || ':' || v, ',' ORDER BY id)) FROM w},
 	q{SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*), sum(id) FROM w WHERE n = 3},
-	q{SELECT count(*) FROM tr});
+	q{SELECT count(*) FROM tr},
+	q{SELECT count(*), sum(id::bigint), sum(v::bigint), md5(string_agg(id || ':' || v, ',' ORDER BY id)) FROM cw},
+	q{SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*), sum(id::bigint) FROM cw WHERE id > 0});
 ok(!$standby->log_contains('inconsistent page found'), 'no inconsistent page found during replay');
 ok(!$standby->log_contains('PANIC|TRAP|startup process .* terminated|FATAL:  .*(redo|replay|page)'),
 	'no FATAL or PANIC of the startup process on the standby');

@@ -23,7 +23,7 @@ use IPC::Run;
 use Exporter 'import';
 
 our @EXPORT = qw(test_am phantom_node create_phantom query_rows
-  deadline_passed kill9_server start_writers stop_writers check_writers
+  deadline_passed kill9_server start_writers stop_writers kill_writers check_writers
   compact_sql compare_nodes);
 
 # test_am returns the access method the tests create their tables with.
@@ -182,6 +182,18 @@ sub stop_writers
 	my @bad = grep { /ERROR|PANIC|FATAL/ && !/terminat|connection|server closed|shutdown|recovery mode/ }
 	  split /\n/, $err;
 	return @bad;
+}
+
+# kill_writers(handle) ends the writer and maintenance psql sessions while
+# the server keeps running.
+sub kill_writers
+{
+	my ($w) = @_;
+	for my $h ((map { $_->{h} } @{ $w->{runs} }), $w->{maint})
+	{
+		eval { $h->kill_kill; };
+	}
+	return;
 }
 
 # check_writers(node, table, handle) checks every acknowledged change of
