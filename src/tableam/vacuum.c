@@ -382,7 +382,8 @@ retry:
 /*
  * Second heap pass: turn the collected LP_DEAD items, which no index
  * points at any more, into LP_UNUSED, and set VM bits where the page has
- * become all-visible.  Pruning compacts the page, hence the cleanup lock.
+ * become all-visible.  Pruning compacts the page, hence the cleanup lock,
+ * taken only if nobody else pins the page.
  */
 static void
 ph_vac_heap_pass(PhVacState *vs)
@@ -420,7 +421,17 @@ ph_vac_heap_pass(PhVacState *vs)
 			continue;
 		}
 
-		LockBufferForCleanup(pg.buf);
+		/*
+		 * Freeing compacts the page, so it needs the cleanup lock; do not
+		 * wait for it (a parked cursor may pin the page for long).  The
+		 * items simply stay LP_DEAD: no index points at them any more,
+		 * and the next VACUUM frees them.
+		 */
+		if (!ConditionalLockBufferForCleanup(pg.buf))
+		{
+			ph_page_close(&pg);
+			continue;
+		}
 		ph_wal_prune(vs->rel, pg.buf, vblock, InvalidTransactionId,
 					 NULL, 0, NULL, 0, offs, n);
 		vs->lpdead_freed += n;
