@@ -16,12 +16,45 @@
 #include "utils/guc.h"
 
 #include "phantom/phantom.h"
+#include "phantom/replication/replication.h"
 
 int			phantom_compaction_min_pages = 8;
 int			phantom_compaction_naptime = 10;
 bool		phantom_compaction_enabled = true;
 int			phantom_compression_level = 1;
 int			phantom_insert_lanes = 4;
+char	   *phantom_cluster_secret = NULL;
+char	   *phantom_database = NULL;
+int			phantom_node_add_timeout = 60000;
+char	   *phantom_node_name = NULL;
+int			phantom_raft_election_timeout = 1000;
+int			phantom_raft_heartbeat_interval = 100;
+char	   *phantom_raft_listen = NULL;
+
+/* check_node_name: empty (not a raft node) or a valid node name. */
+static bool
+check_node_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || ph_repl_valid_name(*newval))
+		return true;
+	GUC_check_errdetail("A node name has 1 to %d letters, digits, '_', '-' or '.'.",
+						PH_REPL_NAME_LEN - 1);
+	return false;
+}
+
+/* check_raft_listen: empty or 'host:port'. */
+static bool
+check_raft_listen(char **newval, void **extra, GucSource source)
+{
+	char		host[PH_REPL_ADDR_LEN];
+	int			port;
+
+	if (*newval == NULL || (*newval)[0] == '\0' ||
+		ph_repl_parse_address(*newval, host, sizeof(host), &port))
+		return true;
+	GUC_check_errdetail("The raft listen address is 'host:port' with a port in 1..65535.");
+	return false;
+}
 
 /*
  * phantom_guc_init defines the parameters; called once from _PG_init.
@@ -29,6 +62,15 @@ int			phantom_insert_lanes = 4;
 void
 phantom_guc_init(void)
 {
+	DefineCustomStringVariable("phantom.cluster_secret",
+							   "Shared secret with which the raft workers of a cluster authenticate each other.",
+							   "Every node of a cluster needs the same value; the raft worker does not start without one.",
+							   &phantom_cluster_secret,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("phantom.compaction",
 							 "Enables the background compaction of phantom tables.",
 							 "When off, hot pages move into compressed runs only through phantom.compact().",
@@ -65,6 +107,15 @@ phantom_guc_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("phantom.database",
+							   "Database of this server that replicated phantom tables live in.",
+							   NULL,
+							   &phantom_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
 	DefineCustomIntVariable("phantom.insert_lanes",
 							"Number of hot pages of a table that concurrent inserters spread over.",
 							"More lanes let more backends insert without waiting on one page lock.",
@@ -73,6 +124,51 @@ phantom_guc_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("phantom.node_add_timeout",
+							"Time phantom.node_add() waits for a new node to catch up before giving up.",
+							NULL,
+							&phantom_node_add_timeout,
+							60000, 100, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("phantom.node_name",
+							   "Name of this node in its phantom raft cluster.",
+							   "Empty (the default) together with phantom.raft_listen: this server is no raft node.",
+							   &phantom_node_name,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   check_node_name, NULL, NULL);
+
+	DefineCustomIntVariable("phantom.raft_election_timeout",
+							"Time without a leader after which a follower starts an election.",
+							"The actual timeout is random between this value and twice it.",
+							&phantom_raft_election_timeout,
+							1000, 50, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("phantom.raft_heartbeat_interval",
+							"Interval of the raft leader's heartbeats (and of the raft worker's clock).",
+							NULL,
+							&phantom_raft_heartbeat_interval,
+							100, 10, 10000,
+							PGC_POSTMASTER,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("phantom.raft_listen",
+							   "Address ('host:port') on which the raft worker listens for its peers.",
+							   NULL,
+							   &phantom_raft_listen,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   check_raft_listen, NULL, NULL);
 
 	MarkGUCPrefixReserved("phantom");
 }

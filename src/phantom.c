@@ -38,6 +38,7 @@ phantom_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	phantom_worker_shmem_request();
+	phantom_replication_shmem_request();
 }
 
 /*
@@ -50,6 +51,7 @@ phantom_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	phantom_worker_shmem_startup();
+	phantom_replication_shmem_startup();
 }
 
 /*
@@ -70,6 +72,7 @@ _PG_init(void)
 	phantom_guc_init();
 	phantom_wal_init();
 	phantom_worker_init();
+	phantom_replication_init();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = phantom_shmem_request;

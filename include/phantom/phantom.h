@@ -37,4 +37,9 @@ extern void phantom_worker_init(void);
 extern void phantom_worker_shmem_request(void);
 extern void phantom_worker_shmem_startup(void);
 
+/* Raft replication worker and its shared memory (src/replication/). */
+extern void phantom_replication_init(void);
+extern void phantom_replication_shmem_request(void);
+extern void phantom_replication_shmem_startup(void);
+
 #endif							/* PHANTOM_PHANTOM_H */

@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ *
+ * replication.h
+ *	  The PostgreSQL side of phantom's Raft replication: the raft background
+ *	  worker (src/replication/worker.c), its TCP transport with peer
+ *	  authentication (transport.c), the shared memory through which backends
+ *	  see its status and hand it requests, and the SQL API (sql.c).
+ *
+ *	  The consensus core (include/phantom/raft/raft.h) and the durable log
+ *	  (include/phantom/raft/storage.h) are pure C; only this module touches
+ *	  both them and PostgreSQL.
+ *
+ *	  Log entry payloads.  Every PH_RAFT_ENTRY_NORMAL entry starts with one
+ *	  byte saying what it carries (PhReplPayloadType), so that the commit
+ *	  path of table changes (next increment) adds a type without changing
+ *	  the format of the others.  A node that applies a type it does not know
+ *	  logs it and skips it.
+ *
+ *	  Locking: PhReplShared is protected by its LWLock (lock), except
+ *	  worker_latch/worker_pid which the worker sets at start under the lock
+ *	  too.  Backends never hold the lock while sleeping.
+ *
+ * include/phantom/replication/replication.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PHANTOM_REPLICATION_REPLICATION_H
+#define PHANTOM_REPLICATION_REPLICATION_H
+
+#include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+#include "phantom/raft/raft.h"
+
+/* First byte of a normal entry's payload. */
+typedef enum PhReplPayloadType
+{
+	PH_REPL_PAYLOAD_MEMBER_SET = 1, /* address book: add/update a member */
+	PH_REPL_PAYLOAD_MEMBER_DEL = 2, /* address book: forget a member */
+	PH_REPL_PAYLOAD_TXN = 3			/* reserved: table changes of one
+									 * transaction (next increment) */
+} PhReplPayloadType;
+
+#define PH_REPL_NAME_LEN		64
+#define PH_REPL_CONNINFO_LEN	256
+#define PH_REPL_ADDR_LEN		128
+#define PH_REPL_MAX_MEMBERS		(2 * PH_RAFT_MAX_NODES)
+
+/* One entry of the replicated address book (+ what the worker observes). */
+typedef struct PhReplMember
+{
+	uint64		id;				/* raft node id = hash of the name */
+	char		name[PH_REPL_NAME_LEN];
+	char		conninfo[PH_REPL_CONNINFO_LEN];
+	char		raft_address[PH_REPL_ADDR_LEN];
+	/* observed by the local worker, not replicated: */
+	int			conf_role;		/* PH_REPL_CONF_* */
+	bool		has_match;		/* match known (we are the leader) */
+	uint64		match;
+	bool		connected;
+	TimestampTz last_contact;	/* 0 = never */
+} PhReplMember;
+
+#define PH_REPL_CONF_NONE		0
+#define PH_REPL_CONF_VOTER		1
+#define PH_REPL_CONF_LEARNER	2
+
+/* Operations a backend can ask the worker to do. */
+typedef enum PhReplOp
+{
+	PH_REPL_OP_BOOTSTRAP = 1,	/* arg: conninfo (may be empty) */
+	PH_REPL_OP_MEMBER_SET,		/* args: name, conninfo, addr */
+	PH_REPL_OP_MEMBER_DEL,		/* arg: node */
+	PH_REPL_OP_CONF,			/* args: conf_op, node */
+	PH_REPL_OP_TRANSFER			/* arg: node */
+} PhReplOp;
+
+typedef enum PhReplReqState
+{
+	PH_REPL_REQ_FREE = 0,
+	PH_REPL_REQ_PENDING,		/* waiting for the worker */
+	PH_REPL_REQ_DONE,			/* result ready for the requester */
+	PH_REPL_REQ_ABANDONED		/* requester gave up; worker frees it */
+} PhReplReqState;
+
+/* The request slot (one at a time; requesters queue on req_cv). */
+typedef struct PhReplRequest
+{
+	PhReplReqState state;
+	uint64		seq;
+	PhReplOp	op;
+	int			conf_op;
+	uint64		node;
+	char		name[PH_REPL_NAME_LEN];
+	char		conninfo[PH_REPL_CONNINFO_LEN];
+	char		addr[PH_REPL_ADDR_LEN];
+	/* results */
+	int			rc;				/* PH_RAFT_OK or PH_RAFT_ERR_* */
+	uint64		index;
+	uint64		term;
+	char		errmsg[256];	/* worker-side detail, or empty */
+} PhReplRequest;
+
+typedef struct PhReplShared
+{
+	LWLock	   *lock;
+	ConditionVariable status_cv;	/* broadcast when the status changes */
+	ConditionVariable req_cv;	/* broadcast when the request slot changes */
+
+	/* worker */
+	pid_t		worker_pid;		/* 0 = not running */
+	Latch	   *worker_latch;
+
+	/* status */
+	bool		log_ok;			/* durable log open and core running */
+	char		log_error[256];
+	uint64		my_id;
+	uint64		term;
+	int			role;			/* PhRaftRole */
+	uint64		leader_id;
+	uint64		commit_index;
+	uint64		applied_index;
+	uint64		last_index;
+	int			n_voters;
+	int			n_learners;
+	int			n_members;
+	PhReplMember members[PH_REPL_MAX_MEMBERS];
+
+	PhReplRequest req;
+} PhReplShared;
+
+extern PGDLLIMPORT PhReplShared *ph_repl_shared;
+
+/* GUCs (src/guc.c) */
+extern char *phantom_node_name;
+extern char *phantom_raft_listen;
+extern char *phantom_cluster_secret;
+extern char *phantom_database;
+extern int	phantom_raft_election_timeout;
+extern int	phantom_raft_heartbeat_interval;
+extern int	phantom_node_add_timeout;
+
+/* worker.c */
+extern bool ph_repl_configured(void);
+extern uint64 ph_repl_node_id(const char *name);
+extern bool ph_repl_parse_address(const char *addr, char *host, size_t hostlen,
+								  int *port);
+extern bool ph_repl_valid_name(const char *name);
+extern PGDLLEXPORT void phantom_raft_worker_main(Datum arg);
+
+/* Address book payloads (worker.c). */
+extern size_t ph_repl_member_encode(uint8 type, uint64 id, const char *name,
+									const char *conninfo, const char *addr,
+									uint8 *buf, size_t buflen);
+
+/*
+ * transport.c: TCP connections between raft workers.  Frames are a
+ * 4-byte little-endian length, a kind byte and the payload; a connection
+ * carries raft messages only after both sides proved knowledge of
+ * phantom.cluster_secret (HMAC-SHA256 challenge-response).
+ */
+typedef void (*PhTrRecvCb) (const PhRaftMsg *m);
+
+extern void ph_tr_init(const char *listen_addr, uint64 my_id,
+					   const char *my_name, const char *secret);
+extern void ph_tr_set_address(uint64 id, const char *addr);
+extern void ph_tr_send(const PhRaftMsg *m);
+extern void ph_tr_wait(long timeout_ms, PhTrRecvCb cb);
+extern void ph_tr_peer_info(uint64 id, bool *connected,
+							TimestampTz *last_contact);
+
+#endif							/* PHANTOM_REPLICATION_REPLICATION_H */

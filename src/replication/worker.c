@@ -1,0 +1,1061 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The raft background worker: hosts phantom's Raft core
+ *	  (src/raft/core.c) on top of the durable log (src/raft/storage.c) and
+ *	  the TCP transport (transport.c), keeps the replicated address book
+ *	  (node names, conninfos, raft addresses), publishes its status in
+ *	  shared memory and serves the requests of the SQL functions (sql.c).
+ *
+ *	  One worker per server, registered at _PG_init only when
+ *	  phantom.node_name and phantom.raft_listen are set; it connects to no
+ *	  database.  Its loop: tick the core every phantom.raft_heartbeat_interval,
+ *	  take one request from the shared slot, then handle every ready of the
+ *	  core in the order raft.h prescribes -- persist (entries, fsync, hard
+ *	  state) BEFORE sending the ready's messages, then apply the committed
+ *	  entries, then advance -- and sleep in the transport's WaitEventSet.
+ *
+ *	  Invariants: no message of a ready leaves before its state is durable;
+ *	  a failure of the durable log (ENOSPC, EIO, corruption) is a WARNING,
+ *	  never an ERROR: the core is freed (the node stops voting and leading,
+ *	  which steps it down) and rebuilt from what is durable a second later,
+ *	  like a crash.  The address book is state derived from the log: it is
+ *	  rebuilt at every restart by re-applying the committed entries
+ *	  (applied index = snapshot index).
+ *
+ *	  Locking: ph_repl_shared->lock (exclusive) around every write of the
+ *	  shared struct; the worker never holds it while doing I/O.
+ *
+ * src/replication/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "common/file_perm.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "phantom/phantom.h"
+#include "phantom/raft/raft.h"
+#include "phantom/raft/storage.h"
+#include "phantom/replication/replication.h"
+
+PhReplShared *ph_repl_shared = NULL;
+
+/* Worker-local state. */
+static PhRaft *core = NULL;
+static PhRaftLog *rlog = NULL;
+static char raft_dir[MAXPGPATH];
+static uint64 my_id;
+static TimestampTz core_retry_at = 0;
+static int	core_election_timeout;
+static char self_conninfo[PH_REPL_CONNINFO_LEN];
+static uint64 self_proposed_term = 0;
+static MemoryContext worker_cxt = NULL;
+
+/* The address book (replicated state, rebuilt from the log). */
+static PhReplMember book[PH_REPL_MAX_MEMBERS];
+static int	n_book = 0;
+
+/* ------------------------------------------------------------------------
+ * Helpers shared with the backends
+ * ------------------------------------------------------------------------
+ */
+
+/* ph_repl_configured: this server is meant to be a raft node. */
+bool
+ph_repl_configured(void)
+{
+	return phantom_node_name && phantom_node_name[0] &&
+		phantom_raft_listen && phantom_raft_listen[0];
+}
+
+/* ph_repl_node_id: a node's raft id, a 64-bit hash of its name (never 0). */
+uint64
+ph_repl_node_id(const char *name)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) name,
+										strlen(name), 0x70686e74);
+
+	return h == 0 ? 1 : h;
+}
+
+/* ph_repl_valid_name: letters, digits, '_', '-', '.', 1..63 characters. */
+bool
+ph_repl_valid_name(const char *name)
+{
+	size_t		len = strlen(name);
+	size_t		i;
+
+	if (len == 0 || len >= PH_REPL_NAME_LEN)
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		char		ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * ph_repl_parse_address splits 'host:port' (host may be '[v6]'); false if
+ * the syntax is wrong or the port is not in 1..65535.
+ */
+bool
+ph_repl_parse_address(const char *addr, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
+	size_t		hl;
+	char	   *end;
+	long		p;
+
+	if (colon == NULL || colon == addr || strlen(addr) >= PH_REPL_ADDR_LEN)
+		return false;
+	hl = colon - addr;
+	if (h[0] == '[')
+	{
+		if (hl < 3 || h[hl - 1] != ']')
+			return false;
+		h++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hostlen || memchr(h, ' ', hl) != NULL)
+		return false;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int) p;
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Registration and shared memory (called from src/phantom.c)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * phantom_replication_init registers the raft worker if this server is
+ * configured as a raft node; called from _PG_init after the GUCs exist.
+ */
+void
+phantom_replication_init(void)
+{
+	BackgroundWorker bgw;
+
+	if (!ph_repl_configured())
+		return;
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 2;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "phantom");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "phantom_raft_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "phantom raft worker");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "phantom raft worker");
+	RegisterBackgroundWorker(&bgw);
+}
+
+void
+phantom_replication_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(PhReplShared)));
+	RequestNamedLWLockTranche("phantom replication", 1);
+}
+
+void
+phantom_replication_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ph_repl_shared = ShmemInitStruct("phantom replication",
+									 sizeof(PhReplShared), &found);
+	if (!found)
+	{
+		memset(ph_repl_shared, 0, sizeof(PhReplShared));
+		ph_repl_shared->lock = &(GetNamedLWLockTranche("phantom replication"))->lock;
+		ConditionVariableInit(&ph_repl_shared->status_cv);
+		ConditionVariableInit(&ph_repl_shared->req_cv);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* ------------------------------------------------------------------------
+ * Address book payloads
+ * ------------------------------------------------------------------------
+ */
+
+static void
+put_str(uint8 **p, const char *s)
+{
+	size_t		l = strlen(s);
+
+	(*p)[0] = l & 0xff;
+	(*p)[1] = l >> 8;
+	memcpy(*p + 2, s, l);
+	*p += 2 + l;
+}
+
+static bool
+get_str(const uint8 **p, const uint8 *end, char *out, size_t outlen)
+{
+	size_t		l;
+
+	if (end - *p < 2)
+		return false;
+	l = (*p)[0] | ((*p)[1] << 8);
+	if ((size_t) (end - *p - 2) < l || l >= outlen)
+		return false;
+	memcpy(out, *p + 2, l);
+	out[l] = '\0';
+	*p += 2 + l;
+	return true;
+}
+
+/*
+ * ph_repl_member_encode builds a MEMBER_SET (all fields) or MEMBER_DEL (id
+ * only) payload: type, version 1, id (8 bytes LE), then for SET three
+ * strings each prefixed by a 2-byte length.  Returns the length.
+ */
+size_t
+ph_repl_member_encode(uint8 type, uint64 id, const char *name,
+					  const char *conninfo, const char *addr,
+					  uint8 *buf, size_t buflen)
+{
+	uint8	   *p = buf;
+	int			i;
+
+	Assert(buflen >= 10 + 6 + PH_REPL_NAME_LEN + PH_REPL_CONNINFO_LEN + PH_REPL_ADDR_LEN);
+	*p++ = type;
+	*p++ = 1;
+	for (i = 0; i < 8; i++)
+		*p++ = (uint8) (id >> (8 * i));
+	if (type == PH_REPL_PAYLOAD_MEMBER_SET)
+	{
+		put_str(&p, name);
+		put_str(&p, conninfo);
+		put_str(&p, addr);
+	}
+	return p - buf;
+}
+
+static PhReplMember *
+book_find(uint64 id)
+{
+	int			i;
+
+	for (i = 0; i < n_book; i++)
+		if (book[i].id == id)
+			return &book[i];
+	return NULL;
+}
+
+static void
+book_reset(void)
+{
+	int			i;
+
+	for (i = 0; i < n_book; i++)
+		ph_tr_set_address(book[i].id, "");
+	n_book = 0;
+}
+
+/*
+ * apply_member applies an address book payload; malformed ones are
+ * logged and skipped (they were committed, so every node skips them).
+ */
+static void
+apply_member(const uint8 *data, uint32 len, uint64 index)
+{
+	const uint8 *p = data + 10;
+	const uint8 *end = data + len;
+	uint64		id = 0;
+	PhReplMember m;
+	PhReplMember *slot;
+	int			i;
+
+	if (len < 10 || data[1] != 1)
+	{
+		ereport(LOG, (errmsg("phantom raft: skipping malformed member entry at index " UINT64_FORMAT, index)));
+		return;
+	}
+	for (i = 0; i < 8; i++)
+		id |= (uint64) data[2 + i] << (8 * i);
+
+	if (data[0] == PH_REPL_PAYLOAD_MEMBER_DEL)
+	{
+		slot = book_find(id);
+		if (slot)
+		{
+			ph_tr_set_address(id, "");
+			*slot = book[--n_book];
+		}
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.id = id;
+	if (!get_str(&p, end, m.name, sizeof(m.name)) ||
+		!get_str(&p, end, m.conninfo, sizeof(m.conninfo)) ||
+		!get_str(&p, end, m.raft_address, sizeof(m.raft_address)))
+	{
+		ereport(LOG, (errmsg("phantom raft: skipping malformed member entry at index " UINT64_FORMAT, index)));
+		return;
+	}
+	slot = book_find(id);
+	if (slot == NULL)
+	{
+		if (n_book >= PH_REPL_MAX_MEMBERS)
+		{
+			ereport(LOG, (errmsg("phantom raft: address book full, skipping member \"%s\"", m.name)));
+			return;
+		}
+		slot = &book[n_book++];
+	}
+	*slot = m;
+	ph_tr_set_address(id, m.raft_address);
+}
+
+/*
+ * book_load_snapshot loads the address book from a snapshot's host data:
+ * a sequence of (4-byte length, MEMBER_SET payload).
+ */
+static void
+book_load_snapshot(const uint8 *data, uint32 len)
+{
+	uint32		off = 0;
+
+	book_reset();
+	while (len - off >= 4)
+	{
+		uint32		l = data[off] | (data[off + 1] << 8) | (data[off + 2] << 16) |
+			((uint32) data[off + 3] << 24);
+
+		off += 4;
+		if (l > len - off)
+			break;
+		apply_member(data + off, l, 0);
+		off += l;
+	}
+}
+
+/* apply_entry applies one committed entry to the local state. */
+static void
+apply_entry(const PhRaftEntry *e)
+{
+	const uint8 *d = e->data;
+
+	if (e->type != PH_RAFT_ENTRY_NORMAL || e->len == 0)
+		return;					/* no-ops; configs are tracked by the core */
+	switch (d[0])
+	{
+		case PH_REPL_PAYLOAD_MEMBER_SET:
+		case PH_REPL_PAYLOAD_MEMBER_DEL:
+			apply_member(d, e->len, e->index);
+			break;
+		default:
+			ereport(LOG,
+					(errmsg("phantom raft: skipping entry " UINT64_FORMAT " of unknown payload type %d",
+							e->index, d[0])));
+			break;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Core <-> durable log
+ * ------------------------------------------------------------------------
+ */
+
+static void
+set_log_error(const char *msg)
+{
+	LWLockAcquire(ph_repl_shared->lock, LW_EXCLUSIVE);
+	strlcpy(ph_repl_shared->log_error, msg, sizeof(ph_repl_shared->log_error));
+	LWLockRelease(ph_repl_shared->lock);
+}
+
+/*
+ * core_fail drops the core after a failure of the durable log: the node
+ * stops participating (a leader thereby steps down) and retries from the
+ * durable state a second later.
+ */
+static void
+core_fail(const char *what, const PhRaftLogError *err)
+{
+	char		msg[256];
+
+	snprintf(msg, sizeof(msg), "%s: %s", what, err ? err->message : "unknown error");
+	ereport(WARNING,
+			(errmsg("phantom raft: %s", msg),
+			 errdetail("The node stops voting and leading until its raft log works again; it retries every second.")));
+	set_log_error(msg);
+	if (core)
+		ph_raft_free(core);
+	core = NULL;
+	core_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+}
+
+static void
+fill_options(PhRaftOptions *o)
+{
+	uint64		seed;
+
+	ph_raft_default_options(o);
+	o->heartbeat_tick = 1;
+	o->election_tick = Max(3, phantom_raft_election_timeout / phantom_raft_heartbeat_interval);
+	o->pre_vote = true;
+	o->check_quorum = true;
+	if (!pg_strong_random(&seed, sizeof(seed)))
+		seed = (uint64) MyProcPid * 7919 + (uint64) GetCurrentTimestamp();
+	o->seed = seed;
+	o->max_uncommitted = 4096;
+	core_election_timeout = phantom_raft_election_timeout;
+}
+
+typedef struct ReadAcc
+{
+	PhRaftEntry *arr;
+	int			n;
+	int			cap;
+} ReadAcc;
+
+static bool
+read_cb(const PhRaftLogEntry *e, void *arg)
+{
+	ReadAcc    *acc = arg;
+	PhRaftEntry *d;
+
+	if (acc->n == acc->cap)
+	{
+		acc->cap *= 2;
+		acc->arr = repalloc(acc->arr, sizeof(PhRaftEntry) * acc->cap);
+	}
+	d = &acc->arr[acc->n++];
+	d->index = e->index;
+	d->term = e->term;
+	d->type = e->type;
+	d->len = e->len;
+	d->data = NULL;
+	if (e->len > 0)
+	{
+		d->data = palloc(e->len);
+		memcpy(d->data, e->data, e->len);
+	}
+	return true;
+}
+
+/*
+ * restore_core (re)builds the core from the durable log, opening it first
+ * if needed, and rebuilds the address book from the snapshot (the
+ * committed entries after it are re-applied by the core's first readies).
+ * On failure the node stays without a core and retries later.
+ */
+static bool
+restore_core(void)
+{
+	PhRaftLogError err;
+	PhRaftHardState hs;
+	PhRaftInit init;
+	PhRaftSnapshot snap;
+	bool		have_snap = false;
+	uint64		sidx,
+				sterm;
+	ReadAcc		acc;
+	MemoryContext tmp,
+				old;
+	int			rc;
+
+	core_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+	if (rlog == NULL)
+	{
+		if (ph_raft_log_open(raft_dir, NULL, &rlog, &err) != PH_RAFT_LOG_OK)
+		{
+			rlog = NULL;
+			core_fail("could not open the raft log", &err);
+			return false;
+		}
+		if (ph_raft_log_recovery_note(rlog)[0])
+			ereport(LOG, (errmsg("phantom raft log recovery: %s",
+								 ph_raft_log_recovery_note(rlog))));
+	}
+
+	tmp = AllocSetContextCreate(worker_cxt, "raft restore", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(tmp);
+
+	ph_raft_log_hard_state(rlog, &hs);
+	ph_raft_log_snapshot(rlog, &sidx, &sterm);
+	book_reset();
+	memset(&snap, 0, sizeof(snap));
+	if (sidx > 0)
+	{
+		const void *blob;
+		uint32		blen;
+
+		ph_raft_log_snapshot_data(rlog, &blob, &blen);
+		if (ph_raft_snapshot_blob_decode(sidx, sterm, blob, blen, &snap) != PH_RAFT_OK)
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(tmp);
+			core_fail("could not decode the raft snapshot", NULL);
+			return false;
+		}
+		have_snap = true;
+		book_load_snapshot(snap.data, snap.len);
+	}
+
+	acc.cap = 64;
+	acc.n = 0;
+	acc.arr = palloc(sizeof(PhRaftEntry) * acc.cap);
+	{
+		uint64		lo = ph_raft_log_first_index(rlog);
+		uint64		hi = ph_raft_log_last_index(rlog) + 1;
+
+		while (lo < hi)
+		{
+			int			count = 0;
+
+			if (ph_raft_log_read(rlog, lo, hi, 16 * 1024 * 1024, read_cb, &acc,
+								 &count, &err) != PH_RAFT_LOG_OK)
+			{
+				MemoryContextSwitchTo(old);
+				MemoryContextDelete(tmp);
+				if (have_snap && snap.data)
+					free(snap.data);
+				core_fail("could not read the raft log", &err);
+				return false;
+			}
+			if (count <= 0)
+				break;
+			lo += count;
+		}
+	}
+
+	memset(&init, 0, sizeof(init));
+	init.id = my_id;
+	fill_options(&init.opts);
+	init.hs.term = hs.term;
+	init.hs.vote = hs.vote;
+	init.hs.commit = hs.commit;
+	init.snapshot = have_snap ? &snap : NULL;
+	init.entries = acc.arr;
+	init.n_entries = acc.n;
+	init.applied = sidx;
+	core = ph_raft_new(&init, &rc);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	if (have_snap && snap.data)
+		free(snap.data);
+	if (core == NULL)
+	{
+		char		msg[128];
+
+		snprintf(msg, sizeof(msg), "could not restore the raft state: %s",
+				 ph_raft_strerror(rc));
+		core_fail(msg, NULL);
+		return false;
+	}
+	set_log_error("");
+	self_proposed_term = 0;
+	return true;
+}
+
+/* to_log_entries converts core entries to log records (same layout). */
+static PhRaftLogEntry *
+to_log_entries(const PhRaftEntry *e, size_t n)
+{
+	PhRaftLogEntry *out = palloc(sizeof(PhRaftLogEntry) * n);
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		out[i].index = e[i].index;
+		out[i].term = e[i].term;
+		out[i].type = e[i].type;
+		out[i].len = e[i].len;
+		out[i].data = e[i].data;
+	}
+	return out;
+}
+
+/*
+ * persist_ready makes the snapshot, entries and hard state of a ready
+ * durable (fsync included).  False after a failure (reported by
+ * core_fail, which also drops the core).
+ */
+static bool
+persist_ready(const PhRaftReady *rd)
+{
+	PhRaftLogError err;
+
+	if (rd->snapshot)
+	{
+		const PhRaftSnapshot *s = rd->snapshot;
+		uint32		blen = ph_raft_snapshot_blob_len(s);
+		void	   *blob = palloc(blen);
+
+		ph_raft_snapshot_blob_encode(s, blob);
+		if (ph_raft_log_install_snapshot(rlog, s->index, s->term, blob, blen,
+										 &err) != PH_RAFT_LOG_OK)
+		{
+			core_fail("could not install a snapshot", &err);
+			return false;
+		}
+		pfree(blob);
+		book_load_snapshot(s->data, s->len);
+	}
+	if (rd->n_entries > 0)
+	{
+		PhRaftLogEntry *le;
+
+		if (rd->entries[0].index <= ph_raft_log_last_index(rlog) &&
+			ph_raft_log_truncate_suffix(rlog, rd->entries[0].index, &err) != PH_RAFT_LOG_OK)
+		{
+			core_fail("could not truncate the raft log", &err);
+			return false;
+		}
+		le = to_log_entries(rd->entries, rd->n_entries);
+		if (ph_raft_log_append(rlog, le, (int) rd->n_entries, &err) != PH_RAFT_LOG_OK)
+		{
+			core_fail("could not append to the raft log", &err);
+			return false;
+		}
+		pfree(le);
+		if (ph_raft_log_sync(rlog, &err) != PH_RAFT_LOG_OK)
+		{
+			core_fail("could not sync the raft log", &err);
+			return false;
+		}
+	}
+	if (rd->hs_changed)
+	{
+		PhRaftHardState hs;
+
+		hs.term = rd->hs.term;
+		hs.vote = rd->hs.vote;
+		hs.commit = rd->hs.commit;
+		if (ph_raft_log_save_hard_state(rlog, &hs, &err) != PH_RAFT_LOG_OK)
+		{
+			core_fail("could not save the raft hard state", &err);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* process_readies handles every ready: persist, send, apply, advance. */
+static void
+process_readies(void)
+{
+	int			guard = 0;
+
+	while (core && ph_raft_has_ready(core) && guard++ < 100)
+	{
+		PhRaftReady rd;
+		size_t		i;
+
+		if (ph_raft_ready(core, &rd) != PH_RAFT_OK)
+			break;
+		if (!persist_ready(&rd))
+			return;
+		for (i = 0; i < rd.n_msgs; i++)
+			ph_tr_send(&rd.msgs[i]);
+		for (i = 0; i < rd.n_committed; i++)
+			apply_entry(&rd.committed[i]);
+		ph_raft_advance(core);
+	}
+}
+
+/* on_message steps the core with a message from an authenticated peer. */
+static void
+on_message(const PhRaftMsg *m)
+{
+	int			rc;
+
+	if (core == NULL)
+		return;
+	rc = ph_raft_step(core, m);
+	if (rc != PH_RAFT_OK)
+		ereport(DEBUG1,
+				(errmsg("phantom raft: message %s from " UINT64_FORMAT " refused: %s",
+						ph_raft_msg_type_name(m->type), m->from,
+						ph_raft_strerror(rc))));
+	/* persist and send at once: replies should not wait for the next tick */
+	process_readies();
+}
+
+/* ------------------------------------------------------------------------
+ * Requests from backends
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * bootstrap makes this empty node a one-node group: persists what
+ * ph_raft_bootstrap returns, rebuilds the core from it and campaigns.
+ */
+static int
+bootstrap(PhReplRequest *req)
+{
+	PhRaftConfig conf;
+	PhRaftVoteState vs;
+	PhRaftEntry entry;
+	PhRaftLogEntry le;
+	PhRaftHardState hs;
+	PhRaftLogError err;
+	uint64		sidx,
+				sterm;
+	int			rc;
+
+	ph_raft_log_snapshot(rlog, &sidx, &sterm);
+	if (ph_raft_log_last_index(rlog) > 0 || sidx > 0 ||
+		ph_raft_config(core)->n_voters + ph_raft_config(core)->n_learners > 0)
+	{
+		strlcpy(req->errmsg, "this node is already part of a cluster", sizeof(req->errmsg));
+		return PH_RAFT_ERR_INVALID;
+	}
+	memset(&conf, 0, sizeof(conf));
+	conf.n_voters = 1;
+	conf.voters[0] = my_id;
+	rc = ph_raft_bootstrap(&conf, &vs, &entry);
+	if (rc != PH_RAFT_OK)
+		return rc;
+	le.index = entry.index;
+	le.term = entry.term;
+	le.type = entry.type;
+	le.len = entry.len;
+	le.data = entry.data;
+	hs.term = vs.term;
+	hs.vote = vs.vote;
+	hs.commit = vs.commit;
+	if (ph_raft_log_append(rlog, &le, 1, &err) != PH_RAFT_LOG_OK ||
+		ph_raft_log_sync(rlog, &err) != PH_RAFT_LOG_OK ||
+		ph_raft_log_save_hard_state(rlog, &hs, &err) != PH_RAFT_LOG_OK)
+	{
+		free(entry.data);
+		snprintf(req->errmsg, sizeof(req->errmsg), "%s", err.message);
+		core_fail("could not write the bootstrap state", &err);
+		return PH_RAFT_ERR_INVALID;
+	}
+	free(entry.data);
+	ph_raft_free(core);
+	core = NULL;
+	if (!restore_core())
+	{
+		strlcpy(req->errmsg, "could not restart the raft core", sizeof(req->errmsg));
+		return PH_RAFT_ERR_INVALID;
+	}
+	strlcpy(self_conninfo, req->conninfo, sizeof(self_conninfo));
+	ph_raft_campaign(core);
+	req->index = my_id;
+	return PH_RAFT_OK;
+}
+
+/* handle_request serves the request slot, if a request is pending. */
+static void
+handle_request(void)
+{
+	PhReplShared *sh = ph_repl_shared;
+	PhReplRequest req;
+	uint8		buf[1024];
+	size_t		len;
+
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	if (sh->req.state != PH_REPL_REQ_PENDING)
+	{
+		LWLockRelease(sh->lock);
+		return;
+	}
+	req = sh->req;
+	LWLockRelease(sh->lock);
+
+	req.rc = PH_RAFT_OK;
+	req.errmsg[0] = '\0';
+	req.index = req.term = 0;
+	if (core == NULL)
+	{
+		req.rc = PH_RAFT_ERR_INVALID;
+		strlcpy(req.errmsg, "the raft log is not available (see the server log)",
+				sizeof(req.errmsg));
+	}
+	else
+	{
+		switch (req.op)
+		{
+			case PH_REPL_OP_BOOTSTRAP:
+				req.rc = bootstrap(&req);
+				break;
+			case PH_REPL_OP_MEMBER_SET:
+				len = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_SET, req.node,
+											req.name, req.conninfo, req.addr,
+											buf, sizeof(buf));
+				req.rc = ph_raft_propose(core, buf, len, &req.index, &req.term);
+				break;
+			case PH_REPL_OP_MEMBER_DEL:
+				len = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_DEL, req.node,
+											"", "", "", buf, sizeof(buf));
+				req.rc = ph_raft_propose(core, buf, len, &req.index, &req.term);
+				break;
+			case PH_REPL_OP_CONF:
+				req.rc = ph_raft_conf(core, (PhRaftConfOp) req.conf_op, req.node,
+									  &req.index, &req.term);
+				break;
+			case PH_REPL_OP_TRANSFER:
+				req.rc = ph_raft_transfer_leader(core, req.node);
+				break;
+			default:
+				req.rc = PH_RAFT_ERR_INVALID;
+				break;
+		}
+	}
+
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	if (sh->req.seq == req.seq && sh->req.state == PH_REPL_REQ_PENDING)
+	{
+		sh->req.rc = req.rc;
+		sh->req.index = req.index;
+		sh->req.term = req.term;
+		strlcpy(sh->req.errmsg, req.errmsg, sizeof(sh->req.errmsg));
+		sh->req.state = PH_REPL_REQ_DONE;
+	}
+	else if (sh->req.state == PH_REPL_REQ_ABANDONED)
+		sh->req.state = PH_REPL_REQ_FREE;
+	LWLockRelease(sh->lock);
+	ConditionVariableBroadcast(&sh->req_cv);
+}
+
+/*
+ * self_register: a leader missing from the address book (just
+ * bootstrapped) proposes its own entry, once per term.
+ */
+static void
+self_register(void)
+{
+	uint8		buf[1024];
+	size_t		len;
+	uint64		idx,
+				term;
+	char		conninfo[PH_REPL_CONNINFO_LEN];
+
+	if (core == NULL || ph_raft_role(core) != PH_RAFT_LEADER ||
+		book_find(my_id) != NULL || self_proposed_term == ph_raft_term(core))
+		return;
+	if (self_conninfo[0])
+		strlcpy(conninfo, self_conninfo, sizeof(conninfo));
+	else
+	{
+		char		host[PH_REPL_ADDR_LEN];
+		int			port;
+
+		if (!ph_repl_parse_address(phantom_raft_listen, host, sizeof(host), &port))
+			strlcpy(host, "localhost", sizeof(host));
+		snprintf(conninfo, sizeof(conninfo), "host=%s port=%d dbname=%s",
+				 host, PostPortNumber, phantom_database);
+	}
+	len = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_SET, my_id,
+								phantom_node_name, conninfo,
+								phantom_raft_listen, buf, sizeof(buf));
+	if (ph_raft_propose(core, buf, len, &idx, &term) == PH_RAFT_OK)
+		self_proposed_term = ph_raft_term(core);
+}
+
+/* publish_status copies the core's and the book's state to shared memory. */
+static void
+publish_status(void)
+{
+	PhReplShared *sh = ph_repl_shared;
+	PhRaftPeerStatus ps[PH_RAFT_MAX_NODES];
+	int			nps = 0;
+	const PhRaftConfig *conf = core ? ph_raft_config(core) : NULL;
+	int			i,
+				j;
+
+	if (core && ph_raft_role(core) == PH_RAFT_LEADER)
+		nps = ph_raft_peers(core, ps, PH_RAFT_MAX_NODES);
+
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	sh->log_ok = core != NULL;
+	sh->my_id = my_id;
+	if (core)
+	{
+		sh->term = ph_raft_term(core);
+		sh->role = ph_raft_role(core);
+		sh->leader_id = ph_raft_leader(core);
+		sh->commit_index = ph_raft_commit_index(core);
+		sh->applied_index = ph_raft_applied_index(core);
+		sh->last_index = ph_raft_last_index(core);
+		sh->n_voters = conf->n_voters;
+		sh->n_learners = conf->n_learners;
+	}
+	else
+	{
+		sh->role = PH_RAFT_FOLLOWER;
+		sh->leader_id = PH_RAFT_NONE;
+	}
+	sh->n_members = n_book;
+	for (i = 0; i < n_book; i++)
+	{
+		PhReplMember *m = &sh->members[i];
+
+		*m = book[i];
+		m->conf_role = PH_REPL_CONF_NONE;
+		if (conf && ph_raft_conf_is_voter(conf, m->id))
+			m->conf_role = PH_REPL_CONF_VOTER;
+		else if (conf && ph_raft_conf_is_learner(conf, m->id))
+			m->conf_role = PH_REPL_CONF_LEARNER;
+		m->has_match = false;
+		m->match = 0;
+		for (j = 0; j < nps; j++)
+			if (ps[j].id == m->id)
+			{
+				m->has_match = true;
+				m->match = ps[j].match;
+			}
+		if (m->id == my_id)
+		{
+			m->connected = true;
+			m->last_contact = 0;
+			if (core && nps > 0)
+			{
+				m->has_match = true;
+				m->match = ph_raft_last_index(core);
+			}
+		}
+		else
+			ph_tr_peer_info(m->id, &m->connected, &m->last_contact);
+	}
+	LWLockRelease(sh->lock);
+	ConditionVariableBroadcast(&sh->status_cv);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	if (ph_repl_shared == NULL)
+		return;
+	LWLockAcquire(ph_repl_shared->lock, LW_EXCLUSIVE);
+	ph_repl_shared->worker_pid = 0;
+	ph_repl_shared->worker_latch = NULL;
+	ph_repl_shared->log_ok = false;
+	if (ph_repl_shared->req.state == PH_REPL_REQ_PENDING)
+	{
+		ph_repl_shared->req.rc = PH_RAFT_ERR_INVALID;
+		strlcpy(ph_repl_shared->req.errmsg, "the raft worker exited",
+				sizeof(ph_repl_shared->req.errmsg));
+		ph_repl_shared->req.state = PH_REPL_REQ_DONE;
+	}
+	else if (ph_repl_shared->req.state == PH_REPL_REQ_ABANDONED)
+		ph_repl_shared->req.state = PH_REPL_REQ_FREE;
+	LWLockRelease(ph_repl_shared->lock);
+	ConditionVariableBroadcast(&ph_repl_shared->req_cv);
+	ConditionVariableBroadcast(&ph_repl_shared->status_cv);
+}
+
+/*
+ * phantom_raft_worker_main is the worker's entry point: set up, then loop
+ * (tick, request, readies, status, wait) until SIGTERM.
+ */
+void
+phantom_raft_worker_main(Datum arg)
+{
+	TimestampTz next_tick;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	if (phantom_cluster_secret == NULL || phantom_cluster_secret[0] == '\0')
+	{
+		ereport(WARNING,
+				(errmsg("phantom raft worker not started: phantom.cluster_secret is empty"),
+				 errhint("Set phantom.cluster_secret to the same secret on every node of the cluster and restart.")));
+		proc_exit(0);			/* exit code 0: not restarted */
+	}
+
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "phantom raft worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	/* pg_hmac_* (OpenSSL) track their contexts in the resource owner */
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "phantom raft worker");
+	my_id = ph_repl_node_id(phantom_node_name);
+	snprintf(raft_dir, sizeof(raft_dir), "%s/phantom/raft", DataDir);
+	if (pg_mkdir_p(raft_dir, pg_dir_create_mode) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", raft_dir)));
+
+	before_shmem_exit(worker_exit, (Datum) 0);
+	LWLockAcquire(ph_repl_shared->lock, LW_EXCLUSIVE);
+	ph_repl_shared->worker_pid = MyProcPid;
+	ph_repl_shared->worker_latch = MyLatch;
+	ph_repl_shared->my_id = my_id;
+	LWLockRelease(ph_repl_shared->lock);
+
+	ph_tr_init(phantom_raft_listen, my_id, phantom_node_name,
+			   phantom_cluster_secret);
+	(void) restore_core();
+
+	next_tick = GetCurrentTimestamp();
+	while (!ShutdownRequestPending)
+	{
+		TimestampTz now;
+		long		wait_ms;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (core && phantom_raft_election_timeout != core_election_timeout)
+			{
+				/* the timeout is an option of the core: rebuild it */
+				ereport(LOG,
+						(errmsg("phantom raft: election timeout changed to %d ms, restarting the raft core",
+								phantom_raft_election_timeout)));
+				ph_raft_free(core);
+				core = NULL;
+				(void) restore_core();
+			}
+		}
+
+		now = GetCurrentTimestamp();
+		if (core == NULL && now >= core_retry_at)
+			(void) restore_core();
+		if (now >= next_tick)
+		{
+			if (core)
+				ph_raft_tick(core);
+			next_tick = TimestampTzPlusMilliseconds(next_tick, phantom_raft_heartbeat_interval);
+			if (next_tick <= now)
+				next_tick = TimestampTzPlusMilliseconds(now, phantom_raft_heartbeat_interval);
+		}
+		handle_request();
+		self_register();
+		process_readies();
+		publish_status();
+
+		now = GetCurrentTimestamp();
+		wait_ms = next_tick > now ? (long) ((next_tick - now + 999) / 1000) : 0;
+		ph_tr_wait(wait_ms, on_message);
+		process_readies();
+	}
+	proc_exit(1);				/* restarted unless the server shuts down */
+}
