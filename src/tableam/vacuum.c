@@ -113,21 +113,45 @@ typedef struct PhVacState
 	double		lpdead_freed;
 } PhVacState;
 
-/* Comparator of ItemPointers for bsearch. */
-static int
-ph_vac_cmp_tid(const void *a, const void *b)
+/* A TID as one ordered integer: vblock in the high bits, offset low. */
+static inline uint64
+ph_vac_tid_key(ItemPointer tid)
 {
-	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+	return ((uint64) ItemPointerGetBlockNumberNoCheck(tid) << 16) |
+		ItemPointerGetOffsetNumberNoCheck(tid);
 }
 
-/* index_bulk_delete callback: is this index entry's TID being removed? */
+/*
+ * index_bulk_delete callback: is this index entry's TID being removed?
+ * Called once per index entry, so it is kept cheap: a range check, then a
+ * binary search over the sorted dead TIDs with inline comparisons.
+ */
 static bool
 ph_vac_tid_reaped(ItemPointer itemptr, void *state)
 {
 	PhVacState *vs = (PhVacState *) state;
+	uint64		key = ph_vac_tid_key(itemptr);
+	int			lo = 0;
+	int			hi = vs->ndead - 1;
 
-	return bsearch(itemptr, vs->dead, vs->ndead, sizeof(ItemPointerData),
-				   ph_vac_cmp_tid) != NULL;
+	if (vs->ndead == 0 ||
+		key < ph_vac_tid_key(&vs->dead[0]) ||
+		key > ph_vac_tid_key(&vs->dead[hi]))
+		return false;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		uint64		cur = ph_vac_tid_key(&vs->dead[mid]);
+
+		if (cur == key)
+			return true;
+		if (cur < key)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
 }
 
 /*
