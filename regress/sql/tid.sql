@@ -40,10 +40,13 @@ DELETE FROM u WHERE id = 2;
 SELECT id FROM u WHERE ctid = '(0,2)';
 -- a join on ctid (TID scan on the inner side)
 SELECT a.id FROM u a JOIN u b ON a.ctid = b.ctid WHERE a.id <= 3 ORDER BY 1;
--- CLUSTER packs rows in index order from page 0
+-- CLUSTER packs rows in index order from page 0 (ctids of the rows after
+-- the first depend on how many dead versions concurrent sessions keep alive,
+-- so only the order is shown)
 CREATE INDEX u_v ON u (v DESC, id);
 CLUSTER u USING u_v;
-SELECT ctid, id, v FROM u ORDER BY ctid LIMIT 4;
+SELECT id, v FROM u ORDER BY ctid LIMIT 4;
+SELECT ctid FROM u WHERE v = 2;
 -- the cold tier: TIDs do not change when pages go cold
 VACUUM (FREEZE) t, u;
 CALL compact_all();
@@ -51,7 +54,8 @@ SELECT ctid, id FROM t WHERE id IN (1, 2, 60, 61, 62, 300) ORDER BY id;
 SELECT id FROM t WHERE ctid = '(1,1)';
 SELECT ctid, id FROM t WHERE ctid > '(1,60)' AND ctid < '(2,3)' ORDER BY ctid;
 SELECT count(*), min(id), max(id) FROM t WHERE ctid >= '(3,0)';
-SELECT ctid, id, v FROM u ORDER BY ctid LIMIT 4;
+SELECT id, v FROM u ORDER BY ctid LIMIT 4;
+SELECT ctid FROM u WHERE v = 2;
 -- updating a cold row: the new version gets a new TID, the old one is gone
 UPDATE t SET pad = 'y' WHERE id = 61;
 SELECT id FROM t WHERE ctid = (SELECT ctid FROM t WHERE id = 61);
