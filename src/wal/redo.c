@@ -694,7 +694,12 @@ redo_map_cold(XLogReaderState *record)
 		ph_map_page_set(BufferGetPage(mapbuf), xl.vblock, PH_MAP_COLD | xl.runblk);
 		ph_finish(mapbuf, record);
 	}
-	freebuf = XLogInitBufferForRedo(record, 1);
+	/*
+	 * A cleanup lock, as the primary held: a hot-standby scan may still pin
+	 * the old hot page and read tuples from it without a content lock.
+	 */
+	XLogReadBufferForRedoExtended(record, 1, RBM_ZERO_AND_CLEANUP_LOCK, true,
+								  &freebuf);
 	ph_free_page_init(BufferGetPage(freebuf), xl.next_free);
 	ph_finish(freebuf, record);
 	if (XLogReadBufferForRedo(record, 2, &metabuf) == BLK_NEEDS_REDO)
@@ -780,7 +785,9 @@ redo_free_push(XLogReaderState *record)
 
 	memcpy(&xl, XLogRecGetData(record), SizeOfPhFreePush);
 	XLogRecGetBlockTag(record, 0, NULL, NULL, &freeblk);
-	freebuf = XLogInitBufferForRedo(record, 0);
+	/* no standby reader may still hold the retired page pinned */
+	XLogReadBufferForRedoExtended(record, 0, RBM_ZERO_AND_CLEANUP_LOCK, true,
+								  &freebuf);
 	ph_free_page_init(BufferGetPage(freebuf), xl.next_free);
 	ph_finish(freebuf, record);
 	if (XLogReadBufferForRedo(record, 1, &metabuf) == BLK_NEEDS_REDO)
