@@ -11,7 +11,8 @@ SET max_parallel_workers_per_gather = 0;
 CREATE EXTENSION IF NOT EXISTS amcheck;
 
 -- fillfactor 10: about 8 rows per page, so 1500 pages (lossy bitmaps)
-CREATE TABLE s (id int PRIMARY KEY, grp int, pad text) WITH (fillfactor = 10);
+CREATE TABLE s (id int PRIMARY KEY, grp int, pad text)
+  WITH (fillfactor = 10, autovacuum_enabled = off);
 INSERT INTO s SELECT i, i % 10, repeat('p', 60) FROM generate_series(1, 12000) i;
 CREATE INDEX s_grp ON s (grp);
 VACUUM ANALYZE s;
@@ -157,7 +158,8 @@ SELECT bt_index_check('s_pkey', true), bt_index_check('s_pad', true);
 
 -- CLUSTER in index order, then TID order follows the index
 CLUSTER s USING s_grp;
-SELECT grp, count(*) FROM (SELECT grp FROM s WHERE ctid < '(3,1)') x GROUP BY grp ORDER BY grp;
+SELECT count(*) AS out_of_order
+  FROM (SELECT grp, lag(grp) OVER (ORDER BY ctid) AS prev FROM s) x WHERE grp < prev;
 SELECT bt_index_check('s_pkey', true), bt_index_check('s_grp', true);
 SELECT count(*), sum(id), sum(grp) FROM s;
 
