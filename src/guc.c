@@ -27,6 +27,7 @@ char	   *phantom_cluster_secret = NULL;
 char	   *phantom_database = NULL;
 int			phantom_node_add_timeout = 60000;
 char	   *phantom_node_name = NULL;
+bool		phantom_raft_debug_fail_writes = false;
 int			phantom_raft_election_timeout = 1000;
 int			phantom_raft_heartbeat_interval = 100;
 char	   *phantom_raft_listen = NULL;
@@ -142,6 +143,15 @@ phantom_guc_init(void)
 							   PGC_POSTMASTER,
 							   0,
 							   check_node_name, NULL, NULL);
+
+	DefineCustomBoolVariable("phantom.raft_debug_fail_writes",
+							 "Testing only: makes every write and fsync of the raft log fail with ENOSPC.",
+							 NULL,
+							 &phantom_raft_debug_fail_writes,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("phantom.raft_election_timeout",
 							"Time without a leader after which a follower starts an election.",

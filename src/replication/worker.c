@@ -64,6 +64,8 @@ static PhRaftLog *rlog = NULL;
 static char raft_dir[MAXPGPATH];
 static uint64 my_id;
 static TimestampTz core_retry_at = 0;
+static int	core_fail_streak = 0;	/* consecutive log failures */
+static bool fault_hook_set = false;
 static int	core_election_timeout;
 static char self_conninfo[PH_REPL_CONNINFO_LEN];
 static uint64 self_proposed_term = 0;
@@ -405,16 +407,48 @@ static void
 core_fail(const char *what, const PhRaftLogError *err)
 {
 	char		msg[256];
+	int			delay_ms;
 
 	snprintf(msg, sizeof(msg), "%s: %s", what, err ? err->message : "unknown error");
 	ereport(WARNING,
 			(errmsg("phantom raft: %s", msg),
-			 errdetail("The node stops voting and leading until its raft log works again; it retries every second.")));
+			 errdetail("The node stops voting and leading until its raft log works again; it retries from its durable state.")));
 	set_log_error(msg);
 	if (core)
 		ph_raft_free(core);
 	core = NULL;
-	core_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+	/* retry after 1 s, backing off to 10 s while the failures go on */
+	delay_ms = Min(10000, 1000 << Min(core_fail_streak, 4));
+	core_fail_streak++;
+	core_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
+}
+
+/*
+ * debug_fault_hook makes every write and fsync of the raft log fail with
+ * ENOSPC while phantom.raft_debug_fail_writes is on (tests of the disk
+ * full path).
+ */
+static int
+debug_fault_hook(PhRaftLogIoOp op, const char *path, size_t *len, void *arg)
+{
+	if (op == PH_RAFT_IO_WRITE || op == PH_RAFT_IO_FSYNC ||
+		op == PH_RAFT_IO_CREATE)
+		return ENOSPC;
+	return 0;
+}
+
+static void
+sync_fault_hook(void)
+{
+	if (phantom_raft_debug_fail_writes != fault_hook_set)
+	{
+		ph_raft_log_set_fault_hook(phantom_raft_debug_fail_writes ? debug_fault_hook : NULL,
+								   NULL);
+		fault_hook_set = phantom_raft_debug_fail_writes;
+		ereport(LOG,
+				(errmsg("phantom raft: injected write failures %s",
+						fault_hook_set ? "on" : "off")));
+	}
 }
 
 static void
@@ -576,7 +610,6 @@ restore_core(void)
 		core_fail(msg, NULL);
 		return false;
 	}
-	set_log_error("");
 	self_proposed_term = 0;
 	return true;
 }
@@ -660,6 +693,12 @@ persist_ready(const PhRaftReady *rd)
 			core_fail("could not save the raft hard state", &err);
 			return false;
 		}
+	}
+	if (rd->snapshot || rd->n_entries > 0 || rd->hs_changed)
+	{
+		if (core_fail_streak > 0)
+			set_log_error("");
+		core_fail_streak = 0;
 	}
 	return true;
 }
@@ -1010,6 +1049,7 @@ phantom_raft_worker_main(Datum arg)
 	ph_repl_shared->my_id = my_id;
 	LWLockRelease(ph_repl_shared->lock);
 
+	sync_fault_hook();
 	ph_tr_init(phantom_raft_listen, my_id, phantom_node_name,
 			   phantom_cluster_secret);
 	(void) restore_core();
@@ -1024,6 +1064,7 @@ phantom_raft_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			sync_fault_hook();
 			if (core && phantom_raft_election_timeout != core_election_timeout)
 			{
 				/* the timeout is an option of the core: rebuild it */
