@@ -246,6 +246,7 @@ static const Family families[] = {
 	{"5 nodes, snapshots + crashes + reads", 5, 50, 20, 4, 6, 8, 0, 5, 40, 40, 150, 500, 2},
 	{"3-5 nodes, everything", 0, 60, 30, 5, 6, 10, 15, 6, 25, 25, 200, 500, 3},
 	{"5 nodes, leader churn", 5, 150, 10, 3, 3, 10, 0, 0, 10, 10, 100, 400, 30},
+	{"3-5 nodes, membership churn", 0, 100, 10, 3, 3, 10, 150, 10, 0, 0, 100, 400, 15},
 };
 
 #define N_FAMILIES ((int) (sizeof(families) / sizeof(families[0])))
@@ -278,6 +279,7 @@ static uint64_t *committed_at;	/* index -> lowest term of a node seen
 static size_t committed_at_cap;
 static uint64_t max_committed;
 static bool conf_changed;		/* a membership change was proposed */
+static bool just_elected;		/* a new leader appeared in the last step */
 static int	n_initial;			/* voters of the bootstrap config */
 static uint64_t *applied_val;	/* index -> value applied there */
 static size_t applied_val_cap;
@@ -518,6 +520,7 @@ typedef struct LogView
 	uint64_t	last_term;
 	uint64_t	last_index;
 	bool		has;			/* holds entry (c, t) or a snapshot past it */
+	PhRaftConfig conf;			/* config this log puts in force */
 } LogView;
 
 static void
@@ -525,6 +528,7 @@ log_views(int slot, uint64_t c, uint64_t t, LogView v[2])
 {
 	Node	   *nd = &nodes[slot];
 	Disk	   *d = &nd->disk;
+	size_t		i;
 
 	memset(v, 0, 2 * sizeof(LogView));
 	if (nd->up)
@@ -542,16 +546,25 @@ log_views(int slot, uint64_t c, uint64_t t, LogView v[2])
 	v[1].last_term = d->n ? d->ents[d->n - 1].term : d->snap.term;
 	v[1].has = c <= d->snap.index ||
 		(c <= v[1].last_index && d->ents[c - d->snap.index - 1].term == t);
+	if (nd->up)
+		v[0].conf = *ph_raft_config(nd->r);
+	v[1].conf = d->snap.conf;
+	for (i = d->n; i > 0; i--)
+		if (d->ents[i - 1].type == PH_RAFT_ENTRY_CONFIG &&
+			ph_raft_conf_decode(d->ents[i - 1].data, d->ents[i - 1].len,
+								&v[1].conf))
+			break;
 }
 
 /*
  * Electability (a stronger, earlier form of leader completeness): no node
- * whose log (in memory or on disk) lacks the latest committed entry may be
- * at least as up to date as a majority of the voters' logs, or it could
- * win an election and overwrite the entry.  In correct Raft the majority
- * that stored the entry refuses such a node.  Checked while the bootstrap
- * config is in force (no membership change proposed yet), so that the
- * majority is well defined.
+ * whose log (in memory, or on disk for after a restart) lacks the latest
+ * committed entry may be able to win an election: a candidate counts the
+ * voters of the config its own log puts in force, and each of them grants
+ * its vote if the candidate's log is at least as up to date as (some
+ * version of) its own.  If a majority would, the node could be elected and
+ * overwrite a committed entry: in correct Raft the nodes that stored the
+ * entry always block that majority.
  */
 static void
 check_electable(void)
@@ -560,24 +573,30 @@ check_electable(void)
 	uint64_t	t;
 	LogView		views[MAXN][2];
 	int			v;
-	int			w;
 	int			a;
-	int			b;
 
-	if (conf_changed || c == 0 || committed_term[c] == 0)
+	if (c == 0 || committed_term[c] == 0)
 		return;
 	t = committed_term[c];
-	for (v = 0; v < n_initial; v++)
+	for (v = 0; v < n_slots; v++)
 		log_views(v, c, t, views[v]);
-	for (v = 0; v < n_initial; v++)
+	for (v = 0; v < n_slots; v++)
 		for (a = 0; a < 2; a++)
 		{
 			LogView    *cand = &views[v][a];
 			int			grant = 0;
+			int			k;
 
-			if (!cand->valid || cand->has)
+			if (!cand->valid || cand->has ||
+				!ph_raft_conf_is_voter(&cand->conf, (uint64_t) v + 1))
 				continue;
-			for (w = 0; w < n_initial; w++)
+			for (k = 0; k < cand->conf.n_voters; k++)
+			{
+				int			w = (int) cand->conf.voters[k] - 1;
+				int			b;
+
+				if (w < 0 || w >= n_slots)
+					continue;
 				for (b = 0; b < 2; b++)
 				{
 					LogView    *voter = &views[w][b];
@@ -591,14 +610,16 @@ check_electable(void)
 						break;
 					}
 				}
-			if (grant >= n_initial / 2 + 1)
+			}
+			if (grant >= cand->conf.n_voters / 2 + 1)
 				fail("electability: n%d's %s log (last %llu, term %llu) lacks "
-					 "committed entry %llu (term %llu), yet %d of %d voters "
-					 "would vote for it", v + 1, a == 0 ? "memory" : "disk",
+					 "committed entry %llu (term %llu), yet %d of its %d "
+					 "voters would vote for it", v + 1,
+					 a == 0 ? "memory" : "disk",
 					 (unsigned long long) cand->last_index,
 					 (unsigned long long) cand->last_term,
 					 (unsigned long long) c, (unsigned long long) t, grant,
-					 n_initial);
+					 cand->conf.n_voters);
 		}
 }
 
@@ -625,6 +646,7 @@ check_all(void)
 			{
 				leader_of_term[term] = s + 1;
 				stat_elections++;
+				just_elected = true;
 				trace("n%d becomes leader of term %llu", s + 1,
 					  (unsigned long long) term);
 			}
@@ -1324,6 +1346,10 @@ sim_step(bool chaos, bool quiet)
 		}
 		if (fam.conf && chance(fam.conf))
 			ev_conf();
+		/* membership churn: changes right after elections, the riskiest time */
+		if (fam.conf >= 100 && just_elected && chance(500))
+			ev_conf();
+		just_elected = false;
 		if (fam.transfer && chance(fam.transfer))
 			ev_transfer();
 		if (fam.compact && chance(fam.compact))
