@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xlog.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -356,6 +357,17 @@ ph_page_prune_opt(Relation rel, Buffer buf, BlockNumber vblock)
 		return;
 	/* check again under the lock */
 	if (PageIsFull(page) || PageGetHeapFreeSpace(page) < minfree)
-		ph_page_prune(rel, buf, vblock, vistest, NULL);
+	{
+		PhPruneResult res;
+
+		ph_page_prune(rel, buf, vblock, vistest, &res);
+
+		/*
+		 * Tell pgstats about the tuples that are gone for good, like heap:
+		 * items only turned LP_DEAD still need VACUUM, which counts them.
+		 */
+		if (res.ndeleted > res.nnewlpdead)
+			pgstat_update_heap_dead_tuples(rel, res.ndeleted - res.nnewlpdead);
+	}
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 }
