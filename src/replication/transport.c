@@ -18,9 +18,12 @@
  *	  a proof cannot be reflected back).  A connection carries RAFT frames
  *	  only after the peer's AUTH checked out; a wrong proof, a malformed
  *	  frame or a RAFT message whose sender is not the authenticated peer
- *	  closes the connection with a WARNING naming the peer address.  After
- *	  authentication frames are not individually MACed (see
- *	  docs/replication.md).
+ *	  closes the connection with a WARNING naming the peer address.  Both
+ *	  ends also derive a session key (same HMAC with role 'K'); every RAFT
+ *	  frame carries HMAC(session key, sender role | frame number | message),
+ *	  so a frame injected, replayed, dropped or reordered in an established
+ *	  connection is detected and the connection closed.  Frames are not
+ *	  encrypted.
  *
  *	  Routing: a message to node X leaves on any authenticated connection
  *	  with X (our outbound one first, else one X opened to us), so a brand
@@ -91,6 +94,9 @@ typedef struct PhConn
 	int			out_off;
 	TimestampTz created;
 	uint64		gen;			/* distinguishes reuses of the slot */
+	uint8		session_key[PG_SHA256_DIGEST_LENGTH];
+	uint64		send_seq;		/* RAFT frames sent / received: bound */
+	uint64		recv_seq;		/* into each frame's MAC */
 } PhConn;
 
 typedef struct PhPeerAddr
@@ -392,6 +398,43 @@ send_hello(PhConn *c)
 }
 
 /*
+ * hmac2 computes HMAC-SHA256(key, a | b) into out; false on failure.
+ */
+static bool
+hmac2(const uint8 *key, size_t keylen, const uint8 *a, size_t alen,
+	  const uint8 *b, size_t blen, uint8 *out)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	bool		ok;
+
+	if (ctx == NULL)
+		return false;
+	ok = pg_hmac_init(ctx, key, keylen) == 0 &&
+		pg_hmac_update(ctx, a, alen) == 0 &&
+		(blen == 0 || pg_hmac_update(ctx, b, blen) == 0) &&
+		pg_hmac_final(ctx, out, PG_SHA256_DIGEST_LENGTH) == 0;
+	pg_hmac_free(ctx);
+	return ok;
+}
+
+/*
+ * frame_mac computes the MAC of a RAFT frame: HMAC(session key, sender
+ * role | sequence number | message bytes).  The sequence number makes a
+ * replayed, dropped or reordered frame fail the check.
+ */
+static bool
+frame_mac(const PhConn *c, char role, uint64 seq, const void *msg, size_t len,
+		  uint8 *out)
+{
+	uint8		hdr[9];
+
+	hdr[0] = (uint8) role;
+	put_u64(hdr + 1, seq);
+	return hmac2(c->session_key, sizeof(c->session_key), hdr, sizeof(hdr),
+				 msg, len, out);
+}
+
+/*
  * compute_mac computes the proof that the side playing role ('C' connecting,
  * 'S' accepting) knows the cluster secret, bound to both nonces and ids.
  */
@@ -404,8 +447,6 @@ compute_mac(const PhConn *c, char role, uint8 *out)
 	uint64		sid = c->outbound ? c->peer_id : tr_my_id;
 	uint8		msg[16 + 1 + 2 * PH_TR_NONCE_LEN + 16];
 	uint8	   *p = msg;
-	pg_hmac_ctx *ctx;
-	bool		ok;
 
 	memcpy(p, "phantom-raft-v1", 15);
 	p += 15;
@@ -419,14 +460,8 @@ compute_mac(const PhConn *c, char role, uint8 *out)
 	put_u64(p, sid);
 	p += 8;
 
-	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL)
-		return false;
-	ok = pg_hmac_init(ctx, (const uint8 *) tr_secret, strlen(tr_secret)) == 0 &&
-		pg_hmac_update(ctx, msg, p - msg) == 0 &&
-		pg_hmac_final(ctx, out, PG_SHA256_DIGEST_LENGTH) == 0;
-	pg_hmac_free(ctx);
-	return ok;
+	return hmac2((const uint8 *) tr_secret, strlen(tr_secret), msg, p - msg,
+				 NULL, 0, out);
 }
 
 /* handle_frame processes one complete frame; false if the conn was closed. */
@@ -472,7 +507,8 @@ handle_frame(PhConn *c, uint8 kind, const uint8 *p, size_t len, PhTrRecvCb cb)
 					conn_close(c, WARNING, "peer is not the node this address belongs to");
 					return false;
 				}
-				if (!compute_mac(c, c->outbound ? 'C' : 'S', mac))
+				if (!compute_mac(c, 'K', c->session_key) ||
+					!compute_mac(c, c->outbound ? 'C' : 'S', mac))
 				{
 					conn_close(c, WARNING, "could not compute HMAC");
 					return false;
@@ -520,11 +556,31 @@ handle_frame(PhConn *c, uint8 kind, const uint8 *p, size_t len, PhTrRecvCb cb)
 				PhRaftMsg	m;
 				PhPeerAddr *pa;
 
+				uint8		mac[PG_SHA256_DIGEST_LENGTH];
+				uint8		diff = 0;
+				int			i;
+
 				if (!c->authed)
 				{
 					conn_close(c, WARNING, "raft message before authentication");
 					return false;
 				}
+				if (len < sizeof(mac) ||
+					!frame_mac(c, c->outbound ? 'S' : 'C', c->recv_seq, p,
+							   len - sizeof(mac), mac))
+				{
+					conn_close(c, WARNING, "malformed raft frame");
+					return false;
+				}
+				for (i = 0; i < (int) sizeof(mac); i++)
+					diff |= mac[i] ^ p[len - sizeof(mac) + i];
+				if (diff != 0)
+				{
+					conn_close(c, WARNING, "message authentication failed (forged, replayed or damaged frame)");
+					return false;
+				}
+				c->recv_seq++;
+				len -= sizeof(mac);
 				if (ph_raft_msg_decode(p, len, &m) != PH_RAFT_OK)
 				{
 					conn_close(c, WARNING, "malformed raft message");
@@ -741,10 +797,18 @@ ph_tr_send(const PhRaftMsg *m)
 	if (best)
 	{
 		size_t		len = ph_raft_msg_encoded_len(m);
-		char	   *buf = MemoryContextAlloc(tr_cxt, len);
+		uint8	   *buf = MemoryContextAlloc(tr_cxt, len + PG_SHA256_DIGEST_LENGTH);
 
 		ph_raft_msg_encode(m, buf);
-		if (conn_frame(best, FRAME_RAFT, buf, len))
+		if (!frame_mac(best, best->outbound ? 'C' : 'S', best->send_seq, buf, len,
+					   buf + len))
+		{
+			pfree(buf);
+			conn_close(best, WARNING, "could not compute HMAC");
+			return;
+		}
+		best->send_seq++;
+		if (conn_frame(best, FRAME_RAFT, buf, len + PG_SHA256_DIGEST_LENGTH))
 			(void) conn_flush(best);
 		pfree(buf);
 		return;
