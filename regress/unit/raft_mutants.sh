@@ -29,6 +29,7 @@ two-pending-config-changes|core.c||s/if (r->conf_index > r->commit)/if (false)/
 append-without-prev-entry-check|core.c||s/if (m->index <= last \&\& ph_raft_mem_term(\&r->log, m->index) == m->log_term)/if (m->index <= last)/
 heartbeat-commit-not-bounded-by-match|core.c||s/m.commit = pr->match < r->commit ? pr->match : r->commit;/m.commit = r->commit;/
 follower-ignores-config-entries|core.c||s/if (conf_changed)$/if (conf_changed \&\& false)/
+restart-forgets-vote|core.c||s/\tr->vote = init->hs.vote;/\tr->vote = PH_RAFT_NONE;/
 config-change-before-current-term-commit|core.c|6|/Ongaro.s fix/{n;s/if (ph_raft_mem_term(\&r->log, r->commit) != r->term)/if (false)/}
 '
 

@@ -933,6 +933,16 @@ handle_ready(int slot)
 	for (i = 0; i < rd.n_entries; i++)
 		check_registry(slot, &rd.entries[i],
 					   ph_raft_term_at(r, rd.entries[i].index - 1));
+	/* durable term never goes back; a durable vote never changes in a term */
+	if (rd.hs_changed &&
+		(rd.hs.term < nd->disk.hs.term ||
+		 (rd.hs.term == nd->disk.hs.term && nd->disk.hs.vote != PH_RAFT_NONE &&
+		  rd.hs.vote != nd->disk.hs.vote)))
+		fail("n%d persists term %llu vote %llu over term %llu vote %llu",
+			 slot + 1, (unsigned long long) rd.hs.term,
+			 (unsigned long long) rd.hs.vote,
+			 (unsigned long long) nd->disk.hs.term,
+			 (unsigned long long) nd->disk.hs.vote);
 	if (fam.crash && chance(fam.crash / 4 + 1))
 	{
 		/*

@@ -32,10 +32,10 @@
  *
  * Not thread-safe: one host thread owns a PhRaft.
  *
- * This header and src/raft/{core,log_mem,codec}.c use only standard C headers;
- * they are compiled into the extension and into the unit tests.  Type
- * names avoid those of storage.h (the durable log) so both can be
- * included together.
+ * This header and src/raft/{core,log_mem,progress,codec,status}.c use
+ * only standard C headers; they are compiled into the extension and into
+ * the unit tests.  Type names avoid those of storage.h (the durable log)
+ * so both can be included together.  Design notes: docs/raft.md.
  *
  * include/phantom/raft/raft.h
  *
