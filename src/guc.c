@@ -27,6 +27,7 @@ char	   *phantom_cluster_secret = NULL;
 char	   *phantom_database = NULL;
 int			phantom_node_add_timeout = 60000;
 char	   *phantom_node_name = NULL;
+int			phantom_raft_compact_entries = 10000;
 bool		phantom_raft_debug_fail_writes = false;
 int			phantom_raft_election_timeout = 1000;
 int			phantom_raft_heartbeat_interval = 100;
@@ -143,6 +144,15 @@ phantom_guc_init(void)
 							   PGC_POSTMASTER,
 							   0,
 							   check_node_name, NULL, NULL);
+
+	DefineCustomIntVariable("phantom.raft_compact_entries",
+							"Number of applied raft log entries after which the raft worker takes a snapshot and compacts its log.",
+							"0 disables compaction.",
+							&phantom_raft_compact_entries,
+							10000, 0, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("phantom.raft_debug_fail_writes",
 							 "Testing only: makes every write and fsync of the raft log fail with ENOSPC.",

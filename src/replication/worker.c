@@ -657,6 +657,9 @@ persist_ready(const PhRaftReady *rd)
 		}
 		pfree(blob);
 		book_load_snapshot(s->data, s->len);
+		ereport(LOG,
+				(errmsg("phantom raft: installed a snapshot at index " UINT64_FORMAT " from the leader",
+						s->index)));
 	}
 	if (rd->n_entries > 0)
 	{
@@ -724,6 +727,85 @@ process_readies(void)
 			apply_entry(&rd.committed[i]);
 		ph_raft_advance(core);
 	}
+}
+
+/*
+ * encode_book serialises the address book as snapshot host data: a
+ * sequence of (4-byte LE length, MEMBER_SET payload).  palloc'd.
+ */
+static uint8 *
+encode_book(uint32 *len)
+{
+	size_t		cap = 4 + (size_t) n_book * 1024;
+	uint8	   *buf = palloc(cap);
+	uint32		off = 0;
+	int			i;
+
+	for (i = 0; i < n_book; i++)
+	{
+		size_t		l = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_SET, book[i].id,
+											  book[i].name, book[i].conninfo,
+											  book[i].raft_address,
+											  buf + off + 4, cap - off - 4);
+
+		buf[off] = l & 0xff;
+		buf[off + 1] = (l >> 8) & 0xff;
+		buf[off + 2] = (l >> 16) & 0xff;
+		buf[off + 3] = (l >> 24) & 0xff;
+		off += 4 + l;
+	}
+	*len = off;
+	return buf;
+}
+
+/*
+ * maybe_compact takes a snapshot (the address book) at the applied index
+ * once phantom.raft_compact_entries entries were applied since the last
+ * one, and compacts the durable log to it.  Followers whose next entry
+ * is gone then receive the snapshot.  A failure of the durable log is
+ * handled like any other (core_fail).
+ */
+static void
+maybe_compact(void)
+{
+	const PhRaftSnapshot *cur;
+	uint64		applied;
+	uint8	   *data;
+	uint32		len;
+	int			rc;
+	PhRaftLogError err;
+
+	if (core == NULL || phantom_raft_compact_entries <= 0)
+		return;
+	cur = ph_raft_snapshot(core);
+	applied = ph_raft_applied_index(core);
+	if (applied < (cur ? cur->index : 0) + (uint64) phantom_raft_compact_entries)
+		return;
+	data = encode_book(&len);
+	rc = ph_raft_compact(core, applied, data, len);
+	pfree(data);
+	if (rc != PH_RAFT_OK)
+	{
+		ereport(DEBUG1, (errmsg("phantom raft: no snapshot at " UINT64_FORMAT ": %s",
+								applied, ph_raft_strerror(rc))));
+		return;
+	}
+	cur = ph_raft_snapshot(core);
+	{
+		uint32		blen = ph_raft_snapshot_blob_len(cur);
+		void	   *blob = palloc(blen);
+
+		ph_raft_snapshot_blob_encode(cur, blob);
+		if (ph_raft_log_compact(rlog, cur->index, cur->term, blob, blen, &err) != PH_RAFT_LOG_OK)
+		{
+			pfree(blob);
+			core_fail("could not compact the raft log", &err);
+			return;
+		}
+		pfree(blob);
+	}
+	ereport(LOG, (errmsg("phantom raft: log compacted up to index " UINT64_FORMAT,
+						 cur->index)));
 }
 
 /* on_message steps the core with a message from an authenticated peer. */
@@ -1091,6 +1173,7 @@ phantom_raft_worker_main(Datum arg)
 		handle_request();
 		self_register();
 		process_readies();
+		maybe_compact();
 		publish_status();
 
 		now = GetCurrentTimestamp();

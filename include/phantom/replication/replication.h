@@ -142,6 +142,7 @@ extern int	phantom_raft_election_timeout;
 extern int	phantom_raft_heartbeat_interval;
 extern int	phantom_node_add_timeout;
 extern bool phantom_raft_debug_fail_writes;
+extern int	phantom_raft_compact_entries;
 
 /* worker.c */
 extern bool ph_repl_configured(void);
