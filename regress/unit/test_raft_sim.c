@@ -480,7 +480,11 @@ note_committed(int slot, uint64_t i, uint64_t t, uint64_t now_term)
 	{
 		committed_term[i] = t;
 		if (i > max_committed)
+		{
 			max_committed = i;
+			trace("n%d: committed up to %llu (term %llu)", slot + 1,
+				  (unsigned long long) i, (unsigned long long) t);
+		}
 	}
 	else if (committed_term[i] != t)
 		fail("commit safety: n%d committed index %llu with term %llu, "
