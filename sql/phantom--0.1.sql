@@ -110,3 +110,51 @@ GRANT EXECUTE ON FUNCTION phantom.cluster_create(text), phantom.node_add(text, t
 	phantom.node_remove(text), phantom.leader_transfer(text), phantom.raft_status(),
 	phantom.raft_nodes() TO phantom_admin;
 GRANT SELECT ON phantom.nodes TO phantom_admin;
+
+/* Monitoring and verification (src/monitor/, docs/operations.md) */
+CREATE FUNCTION phantom.verify(rel regclass, check_indexes boolean DEFAULT true)
+RETURNS TABLE (check_name text, ok boolean, detail text)
+AS 'MODULE_PATHNAME', 'phantom_verify'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION phantom.verify(regclass, boolean) IS
+'checks the physical structure of a phantom table (metapage, block map, hot pages, cold frames, free list, visibility map) and optionally its indexes; one row per problem and one summary row per check';
+REVOKE ALL ON FUNCTION phantom.verify(regclass, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION phantom.verify(regclass, boolean) TO phantom_admin;
+
+CREATE FUNCTION phantom_internal.table_stats(rel regclass,
+	OUT vblocks bigint, OUT hot_pages bigint, OUT cold_vblocks bigint,
+	OUT run_pages bigint, OUT free_pages bigint, OUT map_pages bigint,
+	OUT bytes_on_disk bigint, OUT uncompressed_bytes bigint,
+	OUT compression_ratio double precision, OUT dead_items bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'phantom_stat_tables'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW phantom.stat_tables AS
+SELECT c.oid AS relid, n.nspname AS schema, c.relname AS name,
+       s.vblocks, s.hot_pages, s.cold_vblocks, s.run_pages, s.free_pages,
+       s.map_pages, s.bytes_on_disk, s.uncompressed_bytes, s.compression_ratio,
+       s.dead_items, NULL::timestamptz AS last_compaction
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'phantom'
+CROSS JOIN LATERAL phantom_internal.table_stats(c.oid) s
+WHERE c.relkind IN ('r', 'm') AND NOT pg_catalog.pg_is_other_temp_schema(c.relnamespace);
+COMMENT ON VIEW phantom.stat_tables IS
+'storage statistics of every phantom table of the current database';
+GRANT SELECT ON phantom.stat_tables TO PUBLIC;
+
+CREATE FUNCTION phantom_internal.compaction_workers(
+	OUT slot integer, OUT state text, OUT datid oid, OUT pid integer,
+	OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'phantom_stat_compaction'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW phantom.stat_compaction AS
+SELECT w.slot, w.datid, d.datname, w.pid, w.state, w.started_at
+FROM phantom_internal.compaction_workers() w
+LEFT JOIN pg_catalog.pg_database d ON d.oid = w.datid;
+COMMENT ON VIEW phantom.stat_compaction IS
+'background compaction workers: one row per worker slot in use';
+GRANT SELECT ON phantom.stat_compaction TO PUBLIC;
