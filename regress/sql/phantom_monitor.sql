@@ -98,12 +98,14 @@ SELECT try('SELECT count(*) FROM phantom.verify(4000000000::oid)', '4000000000')
 -- heap tables do not appear in stat_tables
 SELECT count(*) FROM phantom.stat_tables WHERE schema = 'phantom_monitor' AND name = 'heap_tbl';
 
--- permissions: verify is not granted to PUBLIC, and needs table ownership;
--- the views are readable by everyone
+-- permissions: schema phantom needs USAGE (not granted to PUBLIC); verify
+-- is not granted to PUBLIC and needs table ownership; the views are
+-- readable by everyone with USAGE on schema phantom
 CREATE ROLE regress_phantom_monitor_nobody;
 GRANT USAGE ON SCHEMA phantom_monitor TO regress_phantom_monitor_nobody;
+GRANT USAGE ON SCHEMA phantom TO regress_phantom_monitor_nobody;
 SET ROLE regress_phantom_monitor_nobody;
-SELECT try('SELECT count(*) FROM phantom.verify(''phantom_monitor.ph'')', 'permission denied');
+SELECT try('SELECT count(*) FROM phantom.verify(''phantom_monitor.ph'')', 'permission denied for function verify');
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION phantom.verify(regclass, boolean) TO regress_phantom_monitor_nobody;
 SET ROLE regress_phantom_monitor_nobody;
@@ -112,6 +114,7 @@ SELECT count(*) > 0 AS sees_stats FROM phantom.stat_tables WHERE schema = 'phant
 SELECT count(*) >= 0 AS sees_workers FROM phantom.stat_compaction;
 RESET ROLE;
 REVOKE EXECUTE ON FUNCTION phantom.verify(regclass, boolean) FROM regress_phantom_monitor_nobody;
+REVOKE USAGE ON SCHEMA phantom FROM regress_phantom_monitor_nobody;
 
 -- compaction workers: at most two slots, states from a fixed set
 SELECT count(*) <= 2 AS few, bool_and(state IN ('starting', 'running', 'done')) IS NOT FALSE AS known_states

@@ -347,7 +347,9 @@ check_map(VerifyState *vs, const BlockNumber *mappages, uint32 nmappages)
 		uint32		i;
 
 		vs->checked[VC_MAP]++;
-		if (!read_page(vs, mapblk, page.data, VC_MAP, "map page"))
+		if (!read_page(vs, mapblk, page.data, VC_MAP,
+					   psprintf("map page %u (vblocks %u to %u)", idx, first,
+								first + (BlockNumber) PH_MAP_ENTRIES_PER_PAGE - 1)))
 			continue;
 		if (special_kind(page.data) != PH_KIND_MAP)
 		{
@@ -550,7 +552,8 @@ check_vblocks(VerifyState *vs)
 		if (PhMapIsHot(e))
 		{
 			vs->checked[VC_HOT]++;
-			if (!read_page(vs, blk, page.data, VC_HOT, "hot page"))
+			if (!read_page(vs, blk, page.data, VC_HOT,
+						   psprintf("vblock %u: hot page", vb)))
 				continue;
 			if (special_kind(page.data) != 0)
 			{
@@ -567,7 +570,8 @@ check_vblocks(VerifyState *vs)
 		if (blk != cached_run)
 		{
 			cached_run = blk;
-			run_ok = read_page(vs, blk, runpage.data, VC_COLD, "run page");
+			run_ok = read_page(vs, blk, runpage.data, VC_COLD,
+							   psprintf("vblock %u: run page", vb));
 			if (run_ok && special_kind(runpage.data) != PH_KIND_RUN)
 			{
 				problem(vs, VC_COLD, "vblock %u: physical block %u is not a run page",
