@@ -128,7 +128,7 @@ typedef struct VerifyState
 	int64		checked[VC_NCHECKS];
 	const char *unit[VC_NCHECKS];
 	int64		unreferenced;
-	struct ZSTD_DCtx_s *dctx;
+	bool		empty;			/* no metapage yet: an empty table */
 } VerifyState;
 
 /* One zstd decompression context per backend, kept (malloc'd by zstd). */
@@ -265,6 +265,16 @@ check_metapage(VerifyState *vs, PhantomMetaPageData *meta_out,
 	if (!read_page(vs, PH_METAPAGE_BLKNO, page.data, VC_META, "metapage"))
 		return false;
 	vs->checked[VC_META] = 1;
+	if (PageIsNew(page.data) && vs->nblocks == 1)
+	{
+		/*
+		 * A crash between extending the file for the metapage and logging
+		 * its initialisation leaves one zero page: ph_meta_read treats the
+		 * relation as empty, and so does verify.
+		 */
+		vs->empty = true;
+		return false;
+	}
 	if (special_kind(page.data) != PH_KIND_META)
 	{
 		problem(vs, VC_META, "block 0 is not a phantom metapage (%s)",
@@ -969,6 +979,7 @@ phantom_verify(PG_FUNCTION_ARGS)
 	vs.ts = rsinfo->setResult;
 	vs.td = rsinfo->setDesc;
 	vs.nblocks = smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
+	vs.empty = (vs.nblocks == 0);
 
 	if (vs.nblocks > 0)
 	{
@@ -1000,7 +1011,7 @@ phantom_verify(PG_FUNCTION_ARGS)
 
 		if (vs.problems[c] > 0)
 			detail = psprintf("%lld problems", (long long) vs.problems[c]);
-		else if (vs.nblocks == 0)
+		else if (vs.empty)
 			detail = pstrdup("empty table");
 		else if (!meta_ok && c != VC_META)
 			detail = pstrdup("not checked: the metapage is damaged");
@@ -1012,8 +1023,7 @@ phantom_verify(PG_FUNCTION_ARGS)
 			detail = psprintf("%lld %s checked", (long long) vs.checked[c],
 							  vs.unit[c] ? vs.unit[c] : "pages");
 		verify_row(&vs, check_names[c],
-				   vs.problems[c] == 0 && (meta_ok || c == VC_META ||
-										   vs.nblocks == 0),
+				   vs.problems[c] == 0 && (meta_ok || c == VC_META || vs.empty),
 				   detail);
 	}
 
@@ -1024,7 +1034,7 @@ phantom_verify(PG_FUNCTION_ARGS)
 		for (c = 0; c < VC_NCHECKS; c++)
 			if (vs.problems[c] > 0)
 				storage_ok = false;
-		if (storage_ok && (meta_ok || vs.nblocks == 0))
+		if (storage_ok && (meta_ok || vs.empty))
 			check_indexes(&vs);
 		else
 			verify_row(&vs, "indexes", false,
