@@ -25,6 +25,7 @@ commit-previous-term-by-counting|core.c||s/if (q > r->commit \&\& ph_raft_mem_te
 vote-ignores-log-up-to-date|core.c||s/if (can_vote \&\& ph_raft_mem_up_to_date(\&r->log, m->log_term, m->index))/if (can_vote)/
 vote-twice-in-a-term|core.c||s/can_vote = r->vote == m->from ||/can_vote = true ||/
 read-index-without-quorum-round|core.c||s/if (r->conf.n_voters == 1 \&\& ph_raft_conf_is_voter(\&r->conf, r->id))/if (true)/
+follower-reads-its-own-commit-index|core.c||s/\tinit_msg(\&m, PH_RAFT_MSG_READ_INDEX, r->lead, r->term);/\tpush_read(r, ctx, r->commit, true); return PH_RAFT_OK;/
 two-pending-config-changes|core.c||s/if (r->conf_index > r->commit)/if (false)/
 append-without-prev-entry-check|core.c||s/if (m->index <= last \&\& ph_raft_mem_term(\&r->log, m->index) == m->log_term)/if (m->index <= last)/
 heartbeat-commit-not-bounded-by-match|core.c||s/m.commit = pr->match < r->commit ? pr->match : r->commit;/m.commit = r->commit;/

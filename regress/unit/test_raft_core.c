@@ -642,8 +642,12 @@ test_read_index(void)
 	settle();
 	ok(n_read[1] == 1 && last_read[1].ok && last_read[1].ctx == 99 &&
 	   last_read[1].index >= idx, "ReadIndex answers with the commit index");
-	ok(ph_raft_read_index(nodes[2], 1) == PH_RAFT_ERR_NOT_LEADER,
-	   "ReadIndex on a follower is refused");
+	rc = ph_raft_read_index(nodes[2], 55);
+	ok(rc == PH_RAFT_OK && n_read[2] == 0, "ReadIndex on a follower is forwarded");
+	settle();
+	ok(n_read[2] == 1 && last_read[2].ok && last_read[2].ctx == 55 &&
+	   last_read[2].index >= idx,
+	   "the follower gets the leader's confirmed read index");
 	/* with node 2 and 3 cut, proposals pile up until the limit */
 	isolate(1, true);
 	{
@@ -878,7 +882,7 @@ main(void)
 {
 	int			i;
 
-	printf("1..54\n");
+	printf("1..55\n");
 	test_conf_codec();
 	test_codec();
 	test_single_node();
@@ -895,7 +899,7 @@ main(void)
 	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 54)
-		printf("# ran %d tests, planned 54\n", test_no);
+	if (test_no != 55)
+		printf("# ran %d tests, planned 55\n", test_no);
 	return failures ? 1 : 0;
 }

@@ -1098,8 +1098,8 @@ ev_read(void)
 	int			s = find_leader();
 	int			rc;
 
-	if (chance(200))
-		s = random_up_node();
+	if (chance(400))
+		s = random_up_node();	/* followers forward to the leader */
 	if (s < 0)
 		return;
 	rc = ph_raft_read_index(nodes[s].r, next_ctx + 1);

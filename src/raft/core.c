@@ -48,6 +48,7 @@
 #include "raft_int.h"
 
 static void become_follower(PhRaft *r, uint64_t term, uint64_t lead);
+static int	leader_read(PhRaft *r, uint64_t from, uint64_t ctx);
 static bool send_append(PhRaft *r, Progress *pr, bool send_if_empty);
 static void bcast_append(PhRaft *r);
 
@@ -157,6 +158,30 @@ push_read(PhRaft *r, uint64_t ctx, uint64_t index, bool ok)
 	r->n_reads_out++;
 }
 
+/*
+ * Deliver a ReadIndex outcome: to our host, or to the follower that
+ * forwarded the request.
+ */
+static void
+read_result(PhRaft *r, uint64_t from, uint64_t ctx, uint64_t index, bool ok)
+{
+	PhRaftMsg	m;
+
+	if (from == PH_RAFT_NONE || from == r->id)
+	{
+		push_read(r, ctx, index, ok);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PH_RAFT_MSG_READ_INDEX_RESP;
+	m.to = from;
+	m.term = r->term;
+	m.context = ctx;
+	m.index = index;
+	m.reject = !ok;
+	send(r, &m);
+}
+
 /* Fail every pending ReadIndex request (leadership lost). */
 static void
 fail_pending_reads(PhRaft *r)
@@ -164,7 +189,8 @@ fail_pending_reads(PhRaft *r)
 	int			i;
 
 	for (i = 0; i < r->n_pending_reads; i++)
-		push_read(r, r->pending_reads[i].ctx, 0, false);
+		read_result(r, r->pending_reads[i].from, r->pending_reads[i].ctx, 0,
+					false);
 	r->n_pending_reads = 0;
 }
 
@@ -674,7 +700,7 @@ process_reads(PhRaft *r)
 				acks++;
 		if (acks < quorum(r))
 			break;
-		push_read(r, pr->ctx, pr->index, true);
+		read_result(r, pr->from, pr->ctx, pr->index, true);
 		done++;
 	}
 	if (done > 0)
@@ -996,6 +1022,20 @@ ph_raft_step(PhRaft *r, const PhRaftMsg *m)
 		handle_vote(r, m);
 		return PH_RAFT_OK;
 	}
+	if (m->type == PH_RAFT_MSG_READ_INDEX)
+	{
+		/* a follower's read: serve it, or fail it fast if we cannot */
+		if (r->role != PH_RAFT_LEADER ||
+			leader_read(r, m->from, m->context) != PH_RAFT_OK)
+			read_result(r, m->from, m->context, 0, false);
+		return PH_RAFT_OK;
+	}
+	if (m->type == PH_RAFT_MSG_READ_INDEX_RESP)
+	{
+		if (r->role != PH_RAFT_LEADER)
+			push_read(r, m->context, m->index, !m->reject);
+		return PH_RAFT_OK;
+	}
 
 	switch (r->role)
 	{
@@ -1315,23 +1355,19 @@ ph_raft_transfer_leader(PhRaft *r, uint64_t target)
 }
 
 /*
- * Leader: register a linearizable read at the current commit index; it is
- * released (in a ready's reads) once a heartbeat round tagged after it is
- * acknowledged by a quorum.
+ * Leader: register a linearizable read (ours, or forwarded by follower
+ * "from") at the current commit index; it is released once a heartbeat
+ * round tagged after it is acknowledged by a quorum.
  */
-int
-ph_raft_read_index(PhRaft *r, uint64_t ctx)
+static int
+leader_read(PhRaft *r, uint64_t from, uint64_t ctx)
 {
-	if (r->in_ready)
-		return PH_RAFT_ERR_IN_READY;
-	if (r->role != PH_RAFT_LEADER)
-		return PH_RAFT_ERR_NOT_LEADER;
 	/* our commit index is only known to be current once we commit */
 	if (ph_raft_mem_term(&r->log, r->commit) != r->term)
 		return PH_RAFT_ERR_NOT_READY;
 	if (r->conf.n_voters == 1 && ph_raft_conf_is_voter(&r->conf, r->id))
 	{
-		push_read(r, ctx, r->commit, true);
+		read_result(r, from, ctx, r->commit, true);
 		return PH_RAFT_OK;
 	}
 	if (r->n_pending_reads == r->cap_pending_reads)
@@ -1346,11 +1382,33 @@ ph_raft_read_index(PhRaft *r, uint64_t ctx)
 		r->cap_pending_reads = ncap;
 	}
 	r->read_seq++;
+	r->pending_reads[r->n_pending_reads].from = from;
 	r->pending_reads[r->n_pending_reads].ctx = ctx;
 	r->pending_reads[r->n_pending_reads].index = r->commit;
 	r->pending_reads[r->n_pending_reads].seq = r->read_seq;
 	r->n_pending_reads++;
 	bcast_heartbeat(r, r->read_seq);
+	return PH_RAFT_OK;
+}
+
+/*
+ * Linearizable read (see raft.h): served by the leader, forwarded to it by
+ * a follower.
+ */
+int
+ph_raft_read_index(PhRaft *r, uint64_t ctx)
+{
+	PhRaftMsg	m;
+
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (r->role == PH_RAFT_LEADER)
+		return leader_read(r, PH_RAFT_NONE, ctx);
+	if (r->role != PH_RAFT_FOLLOWER || r->lead == PH_RAFT_NONE)
+		return PH_RAFT_ERR_NOT_LEADER;
+	init_msg(&m, PH_RAFT_MSG_READ_INDEX, r->lead, r->term);
+	m.context = ctx;
+	send(r, &m);
 	return PH_RAFT_OK;
 }
 

@@ -86,6 +86,7 @@ typedef struct Progress
 /* A ReadIndex request waiting for its heartbeat round. */
 typedef struct PendingRead
 {
+	uint64_t	from;			/* follower that forwarded it, or NONE */
 	uint64_t	ctx;
 	uint64_t	index;
 	uint64_t	seq;

@@ -193,6 +193,10 @@ ph_raft_msg_type_name(PhRaftMsgType t)
 			return "Snap";
 		case PH_RAFT_MSG_TIMEOUT_NOW:
 			return "TimeoutNow";
+		case PH_RAFT_MSG_READ_INDEX:
+			return "ReadIndex";
+		case PH_RAFT_MSG_READ_INDEX_RESP:
+			return "ReadIndexResp";
 	}
 	return "?";
 }

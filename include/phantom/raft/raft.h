@@ -124,10 +124,12 @@ typedef enum PhRaftMsgType
 	PH_RAFT_MSG_HEARTBEAT,
 	PH_RAFT_MSG_HEARTBEAT_RESP,
 	PH_RAFT_MSG_SNAP,			/* InstallSnapshot */
-	PH_RAFT_MSG_TIMEOUT_NOW		/* leadership transfer: campaign now */
+	PH_RAFT_MSG_TIMEOUT_NOW,	/* leadership transfer: campaign now */
+	PH_RAFT_MSG_READ_INDEX,		/* follower asks the leader for a read index */
+	PH_RAFT_MSG_READ_INDEX_RESP
 } PhRaftMsgType;
 
-#define PH_RAFT_MSG_TYPE_MAX PH_RAFT_MSG_TIMEOUT_NOW
+#define PH_RAFT_MSG_TYPE_MAX PH_RAFT_MSG_READ_INDEX_RESP
 
 /*
  * A message between two cores.  Fields used per type:
@@ -142,6 +144,8 @@ typedef enum PhRaftMsgType
  *	HEARTBEAT_RESP: context
  *	SNAP:			snapshot
  *	TIMEOUT_NOW:	nothing
+ *	READ_INDEX:		context = the follower host's read id
+ *	READ_INDEX_RESP: context, index = read index, reject = failed
  */
 typedef struct PhRaftMsg
 {
@@ -300,7 +304,10 @@ extern int	ph_raft_transfer_leader(PhRaft *r, uint64_t target);
 
 /*
  * Linearizable read: the leader confirms it is still leader with a
- * heartbeat round, then reports (ctx, index) in a ready's reads.
+ * heartbeat round, then reports (ctx, index) in a ready's reads.  On a
+ * follower the request is forwarded to the leader and the answer comes
+ * back the same way (NOT_LEADER if no leader is known); a forwarded
+ * request or its answer can be lost, so the host must time reads out.
  */
 extern int	ph_raft_read_index(PhRaft *r, uint64_t ctx);
 
