@@ -753,12 +753,22 @@ index_check_amcheck(void *p)
 			 "amcheck bt_index_check with heapallindexed passed");
 }
 
+/* qsort comparator for TIDs */
+static int
+tid_cmp(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
 /*
- * index_check_own is the check without amcheck: every index entry (read
- * with SnapshotAny) must point to an existing vblock and to a used line
- * pointer; for a non-partial index, an MVCC index scan must return as many
- * rows as an MVCC sequential scan.  Needs an index AM that can return
- * every entry without scan keys (btree, gist, spgist).
+ * index_check_own is the check without amcheck.  It lists every index
+ * entry (SnapshotAny) and sorts the TIDs, so that each vblock is read (and
+ * decompressed) once, then checks that each entry points to an existing
+ * vblock and a used line pointer.  For a non-partial index it also fetches
+ * every entry with an MVCC snapshot (following HOT chains, as an index
+ * scan does) and compares the number of visible rows found with a
+ * sequential scan's.  Needs an index AM that can return every entry
+ * without scan keys (btree, gist, spgist).
  */
 static void
 index_check_own(void *p)
@@ -768,9 +778,13 @@ index_check_own(void *p)
 	Relation	index = index_open(a->indexoid, AccessShareLock);
 	IndexScanDesc scan;
 	ItemPointer tid;
-	int64		nentries = 0;
-	MemoryContext cxt;
-	MemoryContext oldcxt;
+	ItemPointerData *tids;
+	int64		ntids = 0;
+	int64		captids = 1024;
+	int64		i;
+	PGAlignedBlock cur;
+	BlockNumber curvb = InvalidBlockNumber;
+	bool		curok = false;
 
 	if (index->rd_indam->amgettuple == NULL || !index->rd_indam->amoptionalkey)
 	{
@@ -780,52 +794,57 @@ index_check_own(void *p)
 		index_close(index, AccessShareLock);
 		return;
 	}
-	/* cold images of ph_page_open go to cxt, reset after each entry */
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "phantom verify index",
-								ALLOCSET_DEFAULT_SIZES);
-	oldcxt = CurrentMemoryContext;
 
+	tids = palloc_extended(captids * sizeof(ItemPointerData), MCXT_ALLOC_HUGE);
 	scan = index_beginscan(vs->rel, index, SnapshotAny, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
-		BlockNumber vb = ItemPointerGetBlockNumber(tid);
-		OffsetNumber off = ItemPointerGetOffsetNumber(tid);
-		PhPage		pg;
-		bool		bad = false;
+		CHECK_FOR_INTERRUPTS();
+		if (ntids == captids)
+		{
+			captids *= 2;
+			tids = repalloc_huge(tids, captids * sizeof(ItemPointerData));
+		}
+		tids[ntids++] = *tid;
+	}
+	index_endscan(scan);
+	qsort(tids, ntids, sizeof(ItemPointerData), tid_cmp);
+
+	for (i = 0; i < ntids; i++)
+	{
+		BlockNumber vb = ItemPointerGetBlockNumber(&tids[i]);
+		OffsetNumber off = ItemPointerGetOffsetNumber(&tids[i]);
 		const char *why = NULL;
 
 		CHECK_FOR_INTERRUPTS();
-		nentries++;
-		if (vb >= vs->nvblocks || vs->map[vb] == PH_MAP_NONE)
-			why = "no such vblock";
-		else
+		if (vb != curvb)
 		{
-			MemoryContext scancxt = MemoryContextSwitchTo(cxt);
+			PhPage		pg;
 
-			if (!ph_page_open(vs->rel, vb, &pg))
+			curvb = vb;
+			curok = false;
+			if (vb < vs->nvblocks && vs->map[vb] != PH_MAP_NONE &&
+				ph_page_open(vs->rel, vb, &pg))
 			{
-				MemoryContextSwitchTo(scancxt);
-				why = "no such vblock";
-				goto report;
+				if (pg.cold)
+					memcpy(cur.data, pg.page, BLCKSZ);
+				else
+				{
+					LockBuffer(pg.buf, BUFFER_LOCK_SHARE);
+					memcpy(cur.data, pg.page, BLCKSZ);
+					LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
+				}
+				ph_page_close(&pg);
+				curok = true;
 			}
-			if (pg.cold)
-				bad = off > PageGetMaxOffsetNumber(pg.page) ||
-					!ItemIdIsUsed(PageGetItemId(pg.page, off));
-			else
-			{
-				LockBuffer(pg.buf, BUFFER_LOCK_SHARE);
-				bad = off > PageGetMaxOffsetNumber(pg.page) ||
-					!ItemIdIsUsed(PageGetItemId(pg.page, off));
-				LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
-			}
-			ph_page_close(&pg);
-			MemoryContextSwitchTo(scancxt);
-			MemoryContextReset(cxt);
-			if (bad)
-				why = "unused or missing line pointer";
 		}
-report:
+		if (!curok)
+			why = "no such vblock";
+		else if (off < FirstOffsetNumber ||
+				 off > PageGetMaxOffsetNumber(cur.data) ||
+				 !ItemIdIsUsed(PageGetItemId(cur.data, off)))
+			why = "unused or missing line pointer";
 		if (why)
 		{
 			a->nproblems++;
@@ -835,13 +854,13 @@ report:
 									vb, off, why));
 		}
 	}
-	index_endscan(scan);
 
 	if (RelationGetIndexPredicate(index) == NIL && a->nproblems == 0)
 	{
 		Snapshot	snap = RegisterSnapshot(GetTransactionSnapshot());
 		TupleTableSlot *slot = table_slot_create(vs->rel, NULL);
 		TableScanDesc tscan;
+		IndexFetchTableData *fetch;
 		int64		nheap = 0;
 		int64		nindex = 0;
 
@@ -853,29 +872,32 @@ report:
 		}
 		table_endscan(tscan);
 
-		scan = index_beginscan(vs->rel, index, snap, 0, 0);
-		index_rescan(scan, NULL, 0, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		fetch = table_index_fetch_begin(vs->rel);
+		for (i = 0; i < ntids; i++)
 		{
+			bool		call_again = false;
+			bool		all_dead = false;
+
 			CHECK_FOR_INTERRUPTS();
-			nindex++;
+			if (table_index_fetch_tuple(fetch, &tids[i], snap, slot,
+										&call_again, &all_dead))
+				nindex++;
 		}
-		index_endscan(scan);
+		table_index_fetch_end(fetch);
 		ExecDropSingleTupleTableSlot(slot);
 		UnregisterSnapshot(snap);
 		if (nheap != nindex)
 		{
 			a->nproblems++;
 			verify_row(vs, a->name, false,
-					   psprintf("index returns %lld visible rows, sequential scan %lld",
+					   psprintf("index entries lead to %lld visible rows, sequential scan finds %lld",
 								(long long) nindex, (long long) nheap));
 		}
 	}
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(cxt);
+	pfree(tids);
 	snprintf(a->detail, sizeof(a->detail),
 			 "%lld entries point to existing tuples (amcheck not installed)",
-			 (long long) nentries);
+			 (long long) ntids);
 	index_close(index, AccessShareLock);
 }
 
