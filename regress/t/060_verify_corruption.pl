@@ -6,8 +6,12 @@
 # ok = false row of check "cold frames" naming the vblock and the run page;
 # a block-map entry overwritten on disk with an out-of-range block is
 # reported as an ok = false row of check "block map" naming the vblock and
-# the bad physical block; index checks are skipped on damaged storage; the
-# server stays up and undamaged tables still verify clean.
+# the bad physical block; index checks are skipped on damaged storage; a
+# cleared line pointer of a hot page shows as a dangling entry of the
+# primary key (built-in index check, amcheck not installed); all of it with
+# and without data checksums (with them, the buffer manager's refusal of a
+# damaged page becomes the row); the server stays up and undamaged tables
+# still verify clean.
 #
 use strict;
 use warnings;
@@ -58,12 +62,18 @@ sub run_scenario
 			"$name, $t: compacted");
 		is($bad_rows->($t), '', "$name, $t: compacted table verifies clean");
 	}
+	# t_idx stays hot: a damaged line pointer shows in its index check
+	$node->safe_psql('postgres', q{
+CREATE TABLE t_idx (id int PRIMARY KEY, v text);
+INSERT INTO t_idx SELECT i, md5(i::text) FROM generate_series(1, 1000) i;
+});
+	is($bad_rows->('t_idx'), '', "$name: t_idx: verifies clean");
 	# t_map keeps a few hot vblocks (thawed by an update)
 	$node->safe_psql('postgres', "UPDATE t_map SET v = 'x' WHERE id % 1000 = 0");
 	is($bad_rows->('t_map'), '', "$name: t_map: after thaw verifies clean");
 
 	my %path;
-	foreach my $t (qw(t_run t_map))
+	foreach my $t (qw(t_run t_map t_idx))
 	{
 		$path{$t} = $node->safe_psql('postgres',
 			"SELECT current_setting('data_directory') || '/' || pg_relation_filepath('$t')");
@@ -115,6 +125,27 @@ sub run_scenario
 		close($fh);
 	}
 	ok($mapblk > 0, "damaged entry of vblock 3 in map page $mapblk");
+
+	# Mark line pointer 1 of vblock 0 of t_idx unused: the page stays a
+	# valid heap page, but the primary key's entry for (0,1) now points to
+	# nothing.  (Without data checksums only: with them the page is refused.)
+	my $idxblk;
+	if (!$checksums)
+	{
+		my $p = $path{t_idx};
+		open(my $fh, '+<:raw', $p) or die "open $p: $!";
+		my ($meta, $map);
+		read($fh, $meta, 8192) == 8192 or die "short read";
+		my $mb = unpack('V', substr($meta, 24 + 24 + 64 * 4, 4));
+		seek($fh, $mb * 8192, 0);
+		read($fh, $map, 8192) == 8192 or die "short read";
+		$idxblk = unpack('V', substr($map, 24, 4));    # hot: physical block
+		seek($fh, $idxblk * 8192 + 24, 0);
+		print $fh pack('V', 0);
+		close($fh);
+		ok($idxblk > 0 && $idxblk < 0x80000000,
+			"$name: cleared line pointer 1 of vblock 0 (physical block $idxblk)");
+	}
 	$node->start;
 
 	my $bad = $bad_rows->('t_run');
@@ -155,6 +186,18 @@ sub run_scenario
 		"SELECT count(*) FROM phantom.verify('t_run', false) WHERE NOT ok");
 	is($ret, 0, "$name: verify without index checks works on damaged storage");
 	is($out, '2', "$name: detail row and summary row");
+
+	if (!$checksums)
+	{
+		$bad = $bad_rows->('t_idx');
+		like($bad,
+			qr/^index t_idx_pkey: index entry points to \(0,1\): unused or missing line pointer$/m,
+			"$name: dangling index entry: reported, naming the TID");
+		like($bad, qr/^index t_idx_pkey: 1 problems$/m,
+			"$name: dangling index entry: summary row");
+		unlike($bad, qr/^(metapage|block map|page references|hot pages|cold|visibility|free)/m,
+			"$name: dangling index entry: storage checks pass");
+	}
 
 	is($bad_rows->('t_clean'), '', "$name: an undamaged table still verifies clean");
 	is($node->safe_psql('postgres', 'SELECT 1'), '1', "$name: the server is still up");
