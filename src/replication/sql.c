@@ -206,6 +206,9 @@ submit(PhReplRequest *in, uint64 *index, uint64 *term, char *errmsg_out)
 					(errcode(ERRCODE_PHANTOM_NO_WORKER),
 					 errmsg("the phantom raft worker is not running")));
 		}
+		if (sh->req.state == PH_REPL_REQ_DONE &&
+			TimestampDifferenceExceeds(sh->req.done_at, GetCurrentTimestamp(), 5000))
+			sh->req.state = PH_REPL_REQ_FREE;	/* its requester is gone */
 		if (sh->req.state == PH_REPL_REQ_FREE)
 		{
 			in->state = PH_REPL_REQ_PENDING;

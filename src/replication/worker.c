@@ -957,6 +957,7 @@ handle_request(void)
 		sh->req.index = req.index;
 		sh->req.term = req.term;
 		strlcpy(sh->req.errmsg, req.errmsg, sizeof(sh->req.errmsg));
+		sh->req.done_at = GetCurrentTimestamp();
 		sh->req.state = PH_REPL_REQ_DONE;
 	}
 	else if (sh->req.state == PH_REPL_REQ_ABANDONED)
@@ -1083,6 +1084,7 @@ worker_exit(int code, Datum arg)
 		ph_repl_shared->req.rc = PH_RAFT_ERR_INVALID;
 		strlcpy(ph_repl_shared->req.errmsg, "the raft worker exited",
 				sizeof(ph_repl_shared->req.errmsg));
+		ph_repl_shared->req.done_at = GetCurrentTimestamp();
 		ph_repl_shared->req.state = PH_REPL_REQ_DONE;
 	}
 	else if (ph_repl_shared->req.state == PH_REPL_REQ_ABANDONED)

@@ -101,6 +101,9 @@ typedef struct PhReplRequest
 	uint64		index;
 	uint64		term;
 	char		errmsg[256];	/* worker-side detail, or empty */
+	TimestampTz done_at;		/* when the worker answered; an answer nobody
+								 * collected for 5 s (requester died) is
+								 * dropped by the next requester */
 } PhReplRequest;
 
 typedef struct PhReplShared
