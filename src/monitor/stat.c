@@ -17,8 +17,10 @@
  *	  entries, then share-locks each hot page briefly to count its dead
  *	  items.  Under concurrent compaction a hot page may move between the
  *	  two steps, so the numbers are an approximate snapshot; a page that is
- *	  no longer heap-format is simply not counted.  Worker slots are copied
- *	  under ph_worker_shared->mutex.
+ *	  no longer heap-format is simply not counted.  The walk runs in a
+ *	  subtransaction: a damaged table gives a row of NULLs and a WARNING
+ *	  instead of failing the whole view.  Worker slots are copied under
+ *	  ph_worker_shared->mutex.
  *
  *	  Compaction keeps no per-table counters, so last_compaction is always
  *	  NULL for now (docs/operations.md).
@@ -31,6 +33,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -40,6 +43,7 @@
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -91,19 +95,12 @@ count_dead_items(Relation rel, BlockNumber blk, BufferAccessStrategy bas)
 }
 
 /*
- * phantom_stat_tables returns (vblocks, hot_pages, cold_vblocks,
- * run_pages, free_pages, map_pages, bytes_on_disk, uncompressed_bytes,
- * compression_ratio, dead_items) for one phantom table; all NULL when
- * the table is gone, locked by someone else's DDL, or not phantom.
+ * stat_collect fills values/nulls with the statistics of rel (see
+ * phantom_stat_tables).  It raises an error on a damaged metapage or map.
  */
-Datum
-phantom_stat_tables(PG_FUNCTION_ARGS)
+static void
+stat_collect(Relation rel, Datum *values, bool *nulls)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	TupleDesc	tupdesc;
-	Datum		values[STAT_NCOLS];
-	bool		nulls[STAT_NCOLS];
-	Relation	rel;
 	BlockNumber nvblocks = 0;
 	uint32		nmappages = 0;
 	uint32		nfree = 0;
@@ -117,26 +114,6 @@ phantom_stat_tables(PG_FUNCTION_ARGS)
 	Buffer		metabuf;
 	BufferAccessStrategy bas;
 	int64		i;
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	memset(nulls, true, sizeof(nulls));
-
-	if (!ConditionalLockRelationOid(relid, AccessShareLock))
-		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-	{
-		UnlockRelationOid(relid, AccessShareLock);
-		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-	}
-	rel = relation_open(relid, NoLock);
-	if ((rel->rd_rel->relkind != RELKIND_RELATION &&
-		 rel->rd_rel->relkind != RELKIND_MATVIEW) ||
-		!phantom_relation_is_phantom(rel) || RELATION_IS_OTHER_TEMP(rel))
-	{
-		relation_close(rel, AccessShareLock);
-		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-	}
 
 	metabuf = ph_meta_read(rel, BUFFER_LOCK_SHARE);
 	if (BufferIsValid(metabuf))
@@ -197,7 +174,7 @@ phantom_stat_tables(PG_FUNCTION_ARGS)
 		FreeAccessStrategy(bas);
 	}
 
-	memset(nulls, false, sizeof(nulls));
+	memset(nulls, false, sizeof(bool) * STAT_NCOLS);
 	values[0] = Int64GetDatum(nvblocks);
 	values[1] = Int64GetDatum(nhot);
 	values[2] = Int64GetDatum(ncold);
@@ -212,6 +189,78 @@ phantom_stat_tables(PG_FUNCTION_ARGS)
 	else
 		nulls[8] = true;
 	values[9] = Int64GetDatum(ndead);
+}
+
+/*
+ * phantom_stat_tables returns (vblocks, hot_pages, cold_vblocks,
+ * run_pages, free_pages, map_pages, bytes_on_disk, uncompressed_bytes,
+ * compression_ratio, dead_items) for one phantom table; all NULL when
+ * the table is gone, locked by someone else's DDL, or not phantom.  A
+ * damaged table gives NULLs and a WARNING (the error is caught in a
+ * subtransaction), so that one bad table does not break the whole view;
+ * phantom.verify() tells what is wrong.
+ */
+Datum
+phantom_stat_tables(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	TupleDesc	tupdesc;
+	Datum		values[STAT_NCOLS];
+	bool		nulls[STAT_NCOLS];
+	Relation	rel;
+	MemoryContext oldcxt;
+	ResourceOwner oldowner;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	memset(nulls, true, sizeof(nulls));
+
+	if (!ConditionalLockRelationOid(relid, AccessShareLock))
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+	{
+		UnlockRelationOid(relid, AccessShareLock);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+	rel = relation_open(relid, NoLock);
+	if ((rel->rd_rel->relkind != RELKIND_RELATION &&
+		 rel->rd_rel->relkind != RELKIND_MATVIEW) ||
+		!phantom_relation_is_phantom(rel) || RELATION_IS_OTHER_TEMP(rel))
+	{
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+
+	oldcxt = CurrentMemoryContext;
+	oldowner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		stat_collect(rel, values, nulls);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		memset(nulls, true, sizeof(nulls));
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("no storage statistics for phantom table \"%s\": %s",
+						RelationGetRelationName(rel), edata->message),
+				 errhint("Run phantom.verify() on the table.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
 	relation_close(rel, AccessShareLock);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
