@@ -158,3 +158,11 @@ LEFT JOIN pg_catalog.pg_database d ON d.oid = w.datid;
 COMMENT ON VIEW phantom.stat_compaction IS
 'background compaction workers: one row per worker slot in use';
 GRANT SELECT ON phantom.stat_compaction TO PUBLIC;
+
+CREATE FUNCTION phantom_internal.raft_propose(payload bytea, timeout_ms integer DEFAULT 10000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'phantom_raft_propose'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION phantom_internal.raft_propose(bytea, integer) IS
+'leader only: replicates an opaque note entry through the raft log and waits until it is committed; returns its index (tests, commit-path measurements)';
+REVOKE ALL ON FUNCTION phantom_internal.raft_propose(bytea, integer) FROM PUBLIC;

@@ -31,6 +31,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/condition_variable.h"
+#include "storage/dsm.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -51,6 +52,7 @@ PG_FUNCTION_INFO_V1(phantom_node_remove);
 PG_FUNCTION_INFO_V1(phantom_leader_transfer);
 PG_FUNCTION_INFO_V1(phantom_raft_status);
 PG_FUNCTION_INFO_V1(phantom_raft_nodes);
+PG_FUNCTION_INFO_V1(phantom_raft_propose);
 
 /* check_admin: superuser or member of phantom_admin. */
 static void
@@ -634,6 +636,98 @@ phantom_leader_transfer(PG_FUNCTION_ARGS)
 						name, SHORT_WAIT_MS),
 				 errhint("The target must be reachable and caught up; phantom.nodes shows its state.")));
 	PG_RETURN_VOID();
+}
+
+static bool
+pred_committed(const PhReplShared *st, uint64 index)
+{
+	return st->commit_index >= index || st->worker_pid == 0;
+}
+
+/*
+ * ph_repl_propose_wait: see replication.h.  The payload travels to the
+ * worker in a DSM segment (any size the core accepts); the worker copies
+ * it into the core while the backend waits for its answer.
+ */
+uint64
+ph_repl_propose_wait(uint8 payload_type, const void *data, uint32 len,
+					 int timeout_ms)
+{
+	PhReplShared *st = check_running();
+	dsm_segment *seg;
+	PhReplRequest req;
+	char		detail[256];
+	uint64		index = 0,
+				term = 0,
+				t2,
+				dummy;
+	int			rc;
+
+	require_leader(st);
+	seg = dsm_create((Size) len + 1, 0);
+	((uint8 *) dsm_segment_address(seg))[0] = payload_type;
+	if (len > 0)
+		memcpy((uint8 *) dsm_segment_address(seg) + 1, data, len);
+	memset(&req, 0, sizeof(req));
+	req.op = PH_REPL_OP_PROPOSE;
+	req.payload_dsm = (uint32) dsm_segment_handle(seg);
+	req.payload_len = len + 1;
+	detail[0] = '\0';
+	rc = submit(&req, &index, &term, detail);
+	dsm_detach(seg);
+	if (rc == PH_RAFT_ERR_NOT_LEADER)
+		not_leader_error(status_copy());
+	if (rc != PH_RAFT_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not propose the raft entry: %s",
+						detail[0] ? detail : ph_raft_strerror(rc)),
+				 errhint("Retry in a moment; phantom.raft_status() shows the state of this node.")));
+
+	/* from here on the outcome is unknown until the check below */
+	if (!wait_status(pred_committed, index, timeout_ms) ||
+		status_copy()->worker_pid == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+				 errmsg("raft entry " UINT64_FORMAT " was not committed within %d ms",
+						index, timeout_ms),
+				 errdetail("It may still be committed later, or be lost.")));
+	memset(&req, 0, sizeof(req));
+	req.op = PH_REPL_OP_TERM_AT;
+	req.node = index;
+	rc = submit(&req, &dummy, &t2, detail);
+	if (rc != PH_RAFT_OK || t2 == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+				 errmsg("could not verify raft entry " UINT64_FORMAT, index)));
+	if (t2 != term)
+		ereport(ERROR,
+				(errcode(ERRCODE_PHANTOM_NOT_LEADER),
+				 errmsg("raft entry " UINT64_FORMAT " was lost: another leader replaced it", index),
+				 errhint("Nothing was committed; retry on the current leader.")));
+	return index;
+}
+
+/*
+ * phantom_internal.raft_propose(payload bytea, timeout_ms int): proposes
+ * a NOTE entry (applied as a no-op) and waits until it is committed;
+ * returns its index.  For tests and measurements of the commit path.
+ */
+Datum
+phantom_raft_propose(PG_FUNCTION_ARGS)
+{
+	bytea	   *p = PG_GETARG_BYTEA_PP(0);
+	int			timeout_ms = PG_GETARG_INT32(1);
+
+	check_admin();
+	if (timeout_ms <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must be positive")));
+	PG_RETURN_INT64((int64) ph_repl_propose_wait(PH_REPL_PAYLOAD_NOTE,
+												 VARDATA_ANY(p),
+												 VARSIZE_ANY_EXHDR(p),
+												 timeout_ms));
 }
 
 static const char *

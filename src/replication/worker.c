@@ -41,6 +41,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "postmaster/postmaster.h"
+#include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -377,6 +378,8 @@ apply_entry(const PhRaftEntry *e)
 		case PH_REPL_PAYLOAD_MEMBER_DEL:
 			apply_member(d, e->len, e->index);
 			break;
+		case PH_REPL_PAYLOAD_NOTE:
+			break;				/* no-op by definition */
 		default:
 			ereport(LOG,
 					(errmsg("phantom raft: skipping entry " UINT64_FORMAT " of unknown payload type %d",
@@ -943,6 +946,26 @@ handle_request(void)
 				break;
 			case PH_REPL_OP_TRANSFER:
 				req.rc = ph_raft_transfer_leader(core, req.node);
+				break;
+			case PH_REPL_OP_PROPOSE:
+				{
+					dsm_segment *seg = dsm_attach((dsm_handle) req.payload_dsm);
+
+					if (seg == NULL || dsm_segment_map_length(seg) < req.payload_len)
+					{
+						req.rc = PH_RAFT_ERR_INVALID;
+						strlcpy(req.errmsg, "could not attach to the payload", sizeof(req.errmsg));
+						if (seg)
+							dsm_detach(seg);
+						break;
+					}
+					req.rc = ph_raft_propose(core, dsm_segment_address(seg),
+											 req.payload_len, &req.index, &req.term);
+					dsm_detach(seg);
+					break;
+				}
+			case PH_REPL_OP_TERM_AT:
+				req.term = ph_raft_term_at(core, req.node);
 				break;
 			default:
 				req.rc = PH_RAFT_ERR_INVALID;

@@ -39,8 +39,10 @@ typedef enum PhReplPayloadType
 {
 	PH_REPL_PAYLOAD_MEMBER_SET = 1, /* address book: add/update a member */
 	PH_REPL_PAYLOAD_MEMBER_DEL = 2, /* address book: forget a member */
-	PH_REPL_PAYLOAD_TXN = 3			/* reserved: table changes of one
+	PH_REPL_PAYLOAD_TXN = 3,		/* reserved: table changes of one
 									 * transaction (next increment) */
+	PH_REPL_PAYLOAD_NOTE = 4		/* opaque bytes, applied as a no-op
+									 * (tests, markers) */
 } PhReplPayloadType;
 
 #define PH_REPL_NAME_LEN		64
@@ -74,7 +76,9 @@ typedef enum PhReplOp
 	PH_REPL_OP_MEMBER_SET,		/* args: name, conninfo, addr */
 	PH_REPL_OP_MEMBER_DEL,		/* arg: node */
 	PH_REPL_OP_CONF,			/* args: conf_op, node */
-	PH_REPL_OP_TRANSFER			/* arg: node */
+	PH_REPL_OP_TRANSFER,		/* arg: node */
+	PH_REPL_OP_PROPOSE,			/* args: payload_dsm, payload_len */
+	PH_REPL_OP_TERM_AT			/* arg: node = log index; result: term */
 } PhReplOp;
 
 typedef enum PhReplReqState
@@ -96,6 +100,8 @@ typedef struct PhReplRequest
 	char		name[PH_REPL_NAME_LEN];
 	char		conninfo[PH_REPL_CONNINFO_LEN];
 	char		addr[PH_REPL_ADDR_LEN];
+	uint32		payload_dsm;	/* dsm_handle of the payload (PROPOSE) */
+	uint32		payload_len;
 	/* results */
 	int			rc;				/* PH_RAFT_OK or PH_RAFT_ERR_* */
 	uint64		index;
@@ -146,6 +152,17 @@ extern int	phantom_raft_heartbeat_interval;
 extern int	phantom_node_add_timeout;
 extern bool phantom_raft_debug_fail_writes;
 extern int	phantom_raft_compact_entries;
+
+/*
+ * sql.c: propose a normal entry (payload type byte + data) from a backend
+ * and wait until it is committed (leader only).  Returns its index.  Not
+ * leader: ERROR before anything is proposed.  Entry lost (another leader
+ * overwrote it): ERROR.  Not committed within timeout_ms or cancelled:
+ * ERROR with SQLSTATE 40003 (statement_completion_unknown), the entry may
+ * still commit.  The building block of the commit path (DESIGN.md §2.2).
+ */
+extern uint64 ph_repl_propose_wait(uint8 payload_type, const void *data,
+								   uint32 len, int timeout_ms);
 
 /* worker.c */
 extern bool ph_repl_configured(void);
