@@ -41,6 +41,10 @@
  *	  pages in the lock order of docs/storage.md; nobody waits for a hot
  *	  page's content lock while holding a map lock).
  *
+ *	  A vblock moved cold gets free space 0 in the free-space map (indexed
+ *	  by vblock, see docs/storage.md), so inserts do not pick it; the insert
+ *	  path checks the map anyway and never thaws to insert.
+ *
  *	  Memory: a context per compaction, and a batch context reset after
  *	  each run page.
  *
@@ -59,6 +63,7 @@
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "storage/procarray.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
@@ -286,6 +291,7 @@ flush_batch(PhCompactState *cs)
 	Buffer		runbuf;
 	BlockNumber runblk;
 	Page		runpage = (Page) cs->runpage.data;
+	bool		moved;
 
 	if (cs->nitems == 0)
 		return;
@@ -386,10 +392,16 @@ flush_batch(PhCompactState *cs)
 
 		if (!BufferIsValid(it->buf))
 			continue;
-		if (ph_map_set_cold(rel, it->vblock, it->buf, runblk))
-			cs->moved++;		/* else pinned meanwhile: its frame is dead */
+		moved = ph_map_set_cold(rel, it->vblock, it->buf, runblk);
 		UnlockReleaseBuffer(it->buf);
 		it->buf = InvalidBuffer;
+		if (moved)
+		{
+			cs->moved++;
+			/* cold: no room for inserts (FSM call with no lock held) */
+			RecordPageWithFreeSpace(rel, it->vblock, 0);
+		}
+		/* else pinned meanwhile: its frame is dead */
 	}
 
 done:

@@ -1,11 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * lanes.c
- *	  Insertion lanes and vblock allocation: where a new tuple goes.
+ *	  Insertion lanes, free-space reuse and vblock allocation: where a new
+ *	  tuple goes.
  *
- *	  A backend inserts into the vblock of its lane, metapage.lanes[
- *	  MyBackendId % phantom.insert_lanes], cached in rd_amcache.  When that
- *	  page is full (respecting fillfactor), a new vblock is allocated under
+ *	  A backend inserts into its target vblock, cached in rd_amcache: a
+ *	  vblock the free-space map (indexed by vblock, filled by VACUUM)
+ *	  proposed, or the vblock of its lane, metapage.lanes[MyBackendId %
+ *	  phantom.insert_lanes].  When the target is full (respecting
+ *	  fillfactor), the FSM is asked for another vblock with room, as heap's
+ *	  RelationGetBufferForTuple does; a vblock it proposes is used only if
+ *	  it is hot (never thawed for an insert) and really has room.  When the
+ *	  FSM has none and the lane page is full, a new vblock is allocated under
  *	  the relation extension lock: a physical page (free list or extension)
  *	  is formatted as an empty hot page, the map entry is set (with a new
  *	  map page when the vblock starts one) and nvblocks and the lane are
@@ -14,8 +20,10 @@
  *	  writer lock.
  *
  *	  Locking: extension lock (no buffer lock held) -> map page -> fresh
- *	  pages -> metapage.  The returned page is exclusively locked, together
- *	  with the caller's otherBuffer, in physical block order.
+ *	  pages -> metapage.  FSM calls are made with no buffer content lock
+ *	  held (they lock FSM pages and may take the extension lock).  The
+ *	  returned page is exclusively locked, together with the caller's
+ *	  otherBuffer, in physical block order.
  *
  * src/lsm/lanes.c
  *
@@ -28,6 +36,7 @@
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "storage/proc.h"
 #include "utils/rel.h"
 
@@ -204,10 +213,37 @@ ph_lock_pair(Buffer buf, Buffer otherBuffer)
 }
 
 /*
+ * ph_fsm_next returns the next candidate vblock from the free-space map
+ * (indexed by vblock, filled by VACUUM), or InvalidBlockNumber: the first
+ * lookup (tried == Invalid) asks GetPageWithFreeSpace; after a candidate
+ * turned out too full, RecordAndGetPageWithFreeSpace corrects its entry
+ * with the free space seen (tried_free) and asks again, as heap does.
+ * Callers hold no buffer content lock: the FSM code takes FSM page locks
+ * and may take the relation extension lock.
+ */
+static BlockNumber
+ph_fsm_next(Relation rel, BlockNumber tried, Size tried_free, Size needed)
+{
+	if (!BlockNumberIsValid(tried))
+		return GetPageWithFreeSpace(rel, needed);
+	return RecordAndGetPageWithFreeSpace(rel, tried, tried_free, needed);
+}
+
+/*
  * ph_get_insert_buffer: see storage.h.  Mirrors heap's
- * RelationGetBufferForTuple, with lanes instead of the free-space map:
- * the lane page is used while it has room for len plus the fillfactor
- * reserve; a fresh page takes any tuple that fits at all.
+ * RelationGetBufferForTuple: this backend's target vblock (cached in
+ * rd_amcache, like heap's smgr target block) is used while it has room for
+ * len plus the fillfactor reserve; otherwise the free-space map proposes a
+ * vblock with room (space freed by VACUUM); when it has none, the lane page
+ * of metapage.lanes[], and when that is full too, a new vblock.  A fresh
+ * page takes any tuple that fits at all.
+ *
+ * A vblock taken from the FSM becomes the backend's target only (not the
+ * lane in the metapage): nothing is WAL-logged for it, so nothing needs
+ * recovery.  The FSM is a hint: a proposed vblock is used only if the map
+ * says it is hot (a cold vblock is never thawed to insert into it: its FSM
+ * entry is set to 0 and the next candidate is asked for) and if its page
+ * really has room under the exclusive lock.
  */
 Buffer
 ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
@@ -215,9 +251,11 @@ ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 {
 	BufferAccessStrategy strategy = bistate ? bistate->strategy : NULL;
 	Size		saveFreeSpace;
+	Size		needed;
 	int			lane = ph_my_lane(rel);
 	PhRelCache *cache;
 	BlockNumber vblock;
+	bool		use_fsm;
 	int			tries;
 
 	len = MAXALIGN(len);
@@ -228,9 +266,23 @@ ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 						len, MaxHeapTupleSize)));
 	saveFreeSpace = RelationGetTargetPageFreeSpace(rel,
 												   HEAP_DEFAULT_FILLFACTOR);
+	needed = len + saveFreeSpace;
+
+	/*
+	 * Consult the FSM, as heap does, except for a relfilenode created in
+	 * this transaction: VACUUM cannot have run on it, so its FSM holds only
+	 * what this path recorded about pages it filled, and heap's writers of
+	 * such relations (CTAS, table rewrites, CLUSTER's rewriteheap, COPY into
+	 * a new table) skip the FSM (HEAP_INSERT_SKIP_FSM), which keeps their
+	 * rows in TID order.
+	 */
+	use_fsm = (rel->rd_createSubid == InvalidSubTransactionId &&
+			   rel->rd_firstRelfilenodeSubid == InvalidSubTransactionId);
 
 	cache = ph_cache(rel);
 	vblock = cache->lane_vblock;
+	if (!BlockNumberIsValid(vblock) && use_fsm)
+		vblock = ph_fsm_next(rel, InvalidBlockNumber, 0, needed);
 	if (!BlockNumberIsValid(vblock))
 	{
 		Buffer		metabuf = ph_meta_read(rel, BUFFER_LOCK_SHARE);
@@ -246,6 +298,7 @@ ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 	{
 		Buffer		buf;
 		BlockNumber newvb;
+		Size		freespace = 0;
 
 		if (tries > 1000)
 			elog(ERROR, "phantom: could not find an insertion page in \"%s\"",
@@ -259,7 +312,8 @@ ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 			if (BufferIsValid(buf) && buf != otherBuffer)
 			{
 				ph_lock_pair(buf, otherBuffer);
-				if (PageGetHeapFreeSpace(BufferGetPage(buf)) >= len + saveFreeSpace)
+				freespace = PageGetHeapFreeSpace(BufferGetPage(buf));
+				if (freespace >= needed)
 				{
 					ph_cache(rel)->lane_vblock = vblock;
 					*vblock_out = vblock;
@@ -270,13 +324,35 @@ ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 				UnlockReleaseBuffer(buf);
 			}
 			else if (BufferIsValid(buf))
+			{
+				/*
+				 * The caller's own page: the new version did not fit on it,
+				 * so its free space is below what we need.
+				 */
 				ReleaseBuffer(buf);
+			}
+			/* else not hot (cold, or gone): record 0, never thaw it */
+
+			if (use_fsm)
+			{
+				BlockNumber next = ph_fsm_next(rel, vblock, freespace, needed);
+
+				if (BlockNumberIsValid(next) && next != vblock)
+				{
+					vblock = next;
+					continue;
+				}
+			}
 		}
 
+		/*
+		 * No page with room in the FSM: the lane page if it is not the one
+		 * we just tried, else a new vblock.
+		 */
 		newvb = ph_new_vblock(rel, lane, vblock, strategy, &buf);
 		if (!BufferIsValid(buf))
 		{
-			/* the lane moved on: try its new page */
+			/* the lane moved on, or we tried another page: try the lane */
 			vblock = newvb;
 			continue;
 		}

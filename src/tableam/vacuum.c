@@ -26,7 +26,16 @@
  *	  the xids it writes are newer than our OldestXmin).
  *
  *	  Phantom does not truncate the relation (vblocks are never given
- *	  back; empty hot pages are recycled by compaction) and keeps no FSM.
+ *	  back; empty hot pages are recycled by compaction).
+ *
+ *	  Free space map: the FSM fork is indexed by vblock, like the VM.  As
+ *	  heap, each hot vblock's free space (PageGetHeapFreeSpace) is recorded
+ *	  once its page is pruned and its dead items freed: after the first
+ *	  pass, or after the second heap pass for pages whose LP_DEAD items
+ *	  wait for index vacuuming; FreeSpaceMapVacuum propagates it to the
+ *	  upper FSM levels at the end.  FSM calls are made with no buffer
+ *	  content lock held (they may take the relation extension lock).
+ *	  ph_get_insert_buffer (src/lsm/lanes.c) uses it for new tuples.
  *
  * src/tableam/vacuum.c
  *
@@ -50,6 +59,7 @@
 #include "pgstat.h"
 #include "postmaster/autovacuum.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -252,8 +262,10 @@ ph_vac_repair_vm(PhVacState *vs, Buffer buf, BlockNumber vblock,
 /*
  * First pass over one hot vblock, under a cleanup lock: prune, freeze,
  * count, collect (or, without indexes, free) LP_DEAD items, set VM bits.
+ * Returns true if LP_DEAD items of the page wait for index vacuuming (its
+ * free space is then recorded by the second heap pass, as heap does).
  */
-static void
+static bool
 ph_vac_scan_page(PhVacState *vs, Buffer buf, BlockNumber vblock)
 {
 	Relation	rel = vs->rel;
@@ -401,6 +413,8 @@ retry:
 		ph_vac_set_vm(vs, buf, vblock, cutoff, all_frozen);
 	else
 		ph_vac_repair_vm(vs, buf, vblock, ndeadhere > 0);
+
+	return ndeadhere > 0 && vs->do_index_vacuuming;
 }
 
 /*
@@ -426,6 +440,7 @@ ph_vac_heap_pass(PhVacState *vs)
 		PhPage		pg;
 		TransactionId cutoff;
 		bool		all_frozen;
+		Size		freespace;
 
 		while (i < vs->ndead &&
 			   ItemPointerGetBlockNumber(&vs->dead[i]) == vblock)
@@ -461,8 +476,10 @@ ph_vac_heap_pass(PhVacState *vs)
 		vs->lpdead_freed += n;
 		if (ph_vac_page_all_visible(vs, pg.buf, vblock, &cutoff, &all_frozen))
 			ph_vac_set_vm(vs, pg.buf, vblock, cutoff, all_frozen);
+		freespace = PageGetHeapFreeSpace(BufferGetPage(pg.buf));
 		LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
 		ph_page_close(&pg);
+		RecordPageWithFreeSpace(vs->rel, vblock, freespace);
 
 		pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED,
 									 ++done);
@@ -570,9 +587,20 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 	}
 
 	vs->scanned_pages++;
-	ph_vac_scan_page(vs, pg.buf, vblock);
-	LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
-	ph_page_close(&pg);
+	if (ph_vac_scan_page(vs, pg.buf, vblock))
+	{
+		/* recorded by the second heap pass, once its dead items are freed */
+		LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
+		ph_page_close(&pg);
+	}
+	else
+	{
+		Size		freespace = PageGetHeapFreeSpace(BufferGetPage(pg.buf));
+
+		LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
+		ph_page_close(&pg);
+		RecordPageWithFreeSpace(vs->rel, vblock, freespace);
+	}
 }
 
 /* INFO report of VACUUM VERBOSE. */
@@ -751,6 +779,9 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 	}
 	if (vs->do_index_vacuuming)
 		ph_vac_cycle(vs);
+
+	/* make the recorded free space visible from the FSM's upper levels */
+	FreeSpaceMapVacuumRange(rel, 0, vs->rel_pages);
 
 	if (BufferIsValid(vs->vmbuffer))
 	{

@@ -164,8 +164,10 @@ extern Buffer ph_page_open_for_write(Relation rel, BlockNumber vblock);
 /*
  * ph_get_insert_buffer returns a pinned, exclusively locked hot page with
  * room for a tuple of len bytes (MAXALIGN'd, respecting fillfactor), taken
- * from the insertion lane of this backend, allocating a new vblock when the
- * lane page is full.  *vblock receives its vblock.  If otherBuffer is valid
+ * from this backend's target vblock, else a hot vblock the free-space map
+ * (indexed by vblock) proposes, else the insertion lane of this backend,
+ * allocating a new vblock when the lane page is full.  Call it with no
+ * buffer content lock held.  *vblock receives its vblock.  If otherBuffer is valid
  * (pinned, not locked, by the caller; the page of the old tuple of an
  * update), it is locked too, both in physical block order, and the function
  * never returns otherBuffer itself.  bistate may be NULL.
