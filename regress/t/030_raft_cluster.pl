@@ -20,51 +20,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use PhantomTest;
+use RaftTest;
 
 my $secret = 'raft-test-secret';
-my %raft_addr;
-
-# raft_node(name, secret): a node configured as raft member name.
-sub raft_node
-{
-	my ($name, $sec) = @_;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	$raft_addr{$name} = "127.0.0.1:$port";
-	my $node = phantom_node(
-		$name, conf => qq{
-phantom.node_name = '$name'
-phantom.raft_listen = '127.0.0.1:$port'
-phantom.cluster_secret = '$sec'
-phantom.raft_election_timeout = 1000
-phantom.raft_heartbeat_interval = 100
-phantom.compaction = off
-});
-	$node->start;
-	create_phantom($node);
-	return $node;
-}
-
-# poll(timeout, code): calls code every 50 ms until it returns true;
-# returns the elapsed seconds, or undef on timeout.
-sub poll
-{
-	my ($timeout, $code) = @_;
-	my $start = time();
-	while (time() - $start < $timeout)
-	{
-		return time() - $start if $code->();
-		usleep(50_000);
-	}
-	return undef;
-}
-
-# q1(node, sql): one value, or '' if the query fails (e.g. server down).
-sub q1
-{
-	my ($node, $sql) = @_;
-	my ($rc, $out, $err) = $node->psql('postgres', $sql, timeout => 10);
-	return $rc == 0 ? $out : '';
-}
 
 # sql_error(node, sql): stderr of a statement expected to fail.
 sub sql_error
@@ -73,8 +31,6 @@ sub sql_error
 	my ($rc, $out, $err) = $node->psql('postgres', $sql, timeout => 60);
 	return $rc == 0 ? '' : $err;
 }
-
-sub status { return q1($_[0], 'SELECT role, leader, commit_index FROM phantom.raft_status()'); }
 
 my %nodes;
 $nodes{$_} = raft_node($_, $secret) for qw(n1 n2 n3);

@@ -19,46 +19,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use PhantomTest;
+use RaftTest;
 
-my %raft_addr;
-
-sub raft_node
-{
-	my ($name) = @_;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	$raft_addr{$name} = "127.0.0.1:$port";
-	my $node = phantom_node(
-		$name, conf => qq{
-phantom.node_name = '$name'
-phantom.raft_listen = '127.0.0.1:$port'
-phantom.cluster_secret = 'restart-secret'
-phantom.compaction = off
-});
-	$node->start;
-	create_phantom($node);
-	return $node;
-}
-
-sub poll
-{
-	my ($timeout, $code) = @_;
-	my $start = time();
-	while (time() - $start < $timeout)
-	{
-		return time() - $start if $code->();
-		usleep(50_000);
-	}
-	return undef;
-}
-
-sub q1
-{
-	my ($node, $sql) = @_;
-	my ($rc, $out, $err) = $node->psql('postgres', $sql, timeout => 10);
-	return $rc == 0 ? $out : '';
-}
-
-sub status { return q1($_[0], 'SELECT role, leader, commit_index FROM phantom.raft_status()'); }
 
 # leader_of(nodes): name of the node all given nodes agree leads, or undef.
 sub leader_of
@@ -70,7 +32,7 @@ sub leader_of
 	return (grep { /^leader\|/ } @st) ? $l[0] : undef;
 }
 
-my %nodes = map { $_ => raft_node($_) } qw(r1 r2 r3);
+my %nodes = map { $_ => raft_node($_, 'restart-secret') } qw(r1 r2 r3);
 my @all = @nodes{qw(r1 r2 r3)};
 
 $nodes{r1}->safe_psql('postgres', 'SELECT phantom.cluster_create()');
@@ -114,7 +76,7 @@ $nodes{$victim}->stop('immediate');
 like(
 	scalar(($nodes{$third}->psql('postgres', "SELECT phantom.node_remove('$victim')"))[2]),
 	qr/HINT:.*node "$leader_name"/, 'follower names the leader in its hint');
-my $extra = raft_node('r4');
+my $extra = raft_node('r4', 'restart-secret');
 my $ci4 = $extra->connstr('postgres') =~ s/'/''/gr;
 $leader->safe_psql('postgres', "SELECT phantom.node_add('r4', '$ci4', '$raft_addr{r4}')");
 $nodes{$victim}->start;

@@ -18,48 +18,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use PhantomTest;
+use RaftTest;
 
-my %raft_addr;
 
-sub raft_node
-{
-	my ($name) = @_;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	$raft_addr{$name} = "127.0.0.1:$port";
-	my $node = phantom_node(
-		$name, conf => qq{
-phantom.node_name = '$name'
-phantom.raft_listen = '127.0.0.1:$port'
-phantom.cluster_secret = 'disk-secret'
-phantom.compaction = off
-});
-	$node->start;
-	create_phantom($node);
-	return $node;
-}
-
-sub poll
-{
-	my ($timeout, $code) = @_;
-	my $start = time();
-	while (time() - $start < $timeout)
-	{
-		return time() - $start if $code->();
-		usleep(50_000);
-	}
-	return undef;
-}
-
-sub q1
-{
-	my ($node, $sql) = @_;
-	my ($rc, $out, $err) = $node->psql('postgres', $sql, timeout => 10);
-	return $rc == 0 ? $out : '';
-}
-
-sub status { return q1($_[0], 'SELECT role, leader, commit_index FROM phantom.raft_status()'); }
-
-my ($d1, $d2, $d3) = map { raft_node($_) } qw(d1 d2 d3);
+my ($d1, $d2, $d3) = map { raft_node($_, 'disk-secret') } qw(d1 d2 d3);
 $d1->safe_psql('postgres', 'SELECT phantom.cluster_create()');
 for my $n ([ 'd2', $d2 ], [ 'd3', $d3 ])
 {

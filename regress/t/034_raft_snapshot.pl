@@ -18,50 +18,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use PhantomTest;
+use RaftTest;
 
-my %raft_addr;
-
-sub raft_node
-{
-	my ($name) = @_;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	$raft_addr{$name} = "127.0.0.1:$port";
-	my $node = phantom_node(
-		$name, conf => qq{
-phantom.node_name = '$name'
-phantom.raft_listen = '127.0.0.1:$port'
-phantom.cluster_secret = 'snap-secret'
-phantom.raft_compact_entries = 2
-phantom.compaction = off
-});
-	$node->start;
-	create_phantom($node);
-	return $node;
-}
-
-sub poll
-{
-	my ($timeout, $code) = @_;
-	my $start = time();
-	while (time() - $start < $timeout)
-	{
-		return time() - $start if $code->();
-		usleep(50_000);
-	}
-	return undef;
-}
-
-sub q1
-{
-	my ($node, $sql) = @_;
-	my ($rc, $out, $err) = $node->psql('postgres', $sql, timeout => 10);
-	return $rc == 0 ? $out : '';
-}
 
 my $members_sql =
   "SELECT string_agg(name || ' ' || role || ' ' || raft_address, ',' ORDER BY name) || ' leaders=' || count(*) FILTER (WHERE is_leader) FROM phantom.nodes";
 
-my %n = map { $_ => raft_node($_) } qw(s1 s2 s3);
+my %n = map { $_ => raft_node($_, 'snap-secret', "phantom.raft_compact_entries = 2\n") } qw(s1 s2 s3);
 my @all = @n{qw(s1 s2 s3)};
 $n{s1}->safe_psql('postgres', 'SELECT phantom.cluster_create()');
 for my $name (qw(s2 s3))

@@ -19,46 +19,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use PhantomTest;
+use RaftTest;
 
-my %raft_addr;
 
-sub raft_node
-{
-	my ($name) = @_;
-	my $port = PostgreSQL::Test::Cluster::get_free_port();
-	$raft_addr{$name} = "127.0.0.1:$port";
-	my $node = phantom_node(
-		$name, conf => qq{
-phantom.node_name = '$name'
-phantom.raft_listen = '127.0.0.1:$port'
-phantom.cluster_secret = 'propose-secret'
-phantom.compaction = off
-});
-	$node->start;
-	create_phantom($node);
-	return $node;
-}
-
-sub poll
-{
-	my ($timeout, $code) = @_;
-	my $start = time();
-	while (time() - $start < $timeout)
-	{
-		return time() - $start if $code->();
-		usleep(50_000);
-	}
-	return undef;
-}
-
-sub q1
-{
-	my ($node, $sql) = @_;
-	my ($rc, $out, $err) = $node->psql('postgres', $sql, timeout => 30);
-	return $rc == 0 ? $out : '';
-}
-
-my %n = map { $_ => raft_node($_) } qw(p1 p2 p3);
+my %n = map { $_ => raft_node($_, 'propose-secret') } qw(p1 p2 p3);
 my @all = @n{qw(p1 p2 p3)};
 $n{p1}->safe_psql('postgres', 'SELECT phantom.cluster_create()');
 for my $name (qw(p2 p3))
