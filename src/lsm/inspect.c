@@ -64,12 +64,8 @@ phantom_storage_info(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	rel = table_open(relid, AccessShareLock);
-	if (!phantom_relation_is_phantom(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a phantom table",
-						RelationGetRelationName(rel))));
+	rel = phantom_table_open(relid, AccessShareLock,
+							 "phantom_internal.storage_info");
 
 	metabuf = ph_meta_read(rel, BUFFER_LOCK_SHARE);
 	if (BufferIsValid(metabuf))

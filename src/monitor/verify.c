@@ -956,7 +956,6 @@ phantom_verify(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid;
 	bool		do_indexes;
-	char		relkind;
 	Relation	rel;
 	VerifyState vs;
 	PhantomMetaPageData meta;
@@ -972,28 +971,7 @@ phantom_verify(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	do_indexes = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 
-	relkind = get_rel_relkind(relid);
-	if (relkind == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("Pass the name of an existing phantom table.")));
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", get_rel_name(relid)),
-				 errhint("phantom.verify works on tables and materialized views that use the phantom access method.")));
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind),
-					   get_rel_name(relid));
-
-	rel = table_open(relid, ShareLock);
-	if (!phantom_relation_is_phantom(rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a phantom table",
-						RelationGetRelationName(rel)),
-				 errhint("phantom.verify checks tables that use the phantom access method; use amcheck's verify_heapam for heap tables.")));
+	rel = phantom_table_open(relid, ShareLock, "phantom.verify");
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&vs, 0, sizeof(vs));

@@ -134,28 +134,19 @@ phantom_tableam_handler(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL: phantom.compact(regclass) moves the settled hot vblocks of a
- * phantom table into compressed cold runs and returns how many it moved.
- * Only the table's owner may compact it.  ShareUpdateExclusiveLock keeps
- * VACUUM, DDL and other compactions away while reads and writes go on.
+ * phantom_table_open opens relid with lockmode for the SQL function named
+ * caller, after the checks every phantom function taking a table makes: the
+ * relation exists, is a table or materialized view, belongs to the current
+ * user (checked before locking, so that nobody can block a table he cannot
+ * use), uses the phantom access method and is not another session's
+ * temporary table.  Each failure is an ERROR with an errcode and a hint.
  */
-Datum
-phantom_compact(PG_FUNCTION_ARGS)
+Relation
+phantom_table_open(Oid relid, LOCKMODE lockmode, const char *caller)
 {
-	Oid			relid;
 	Relation	rel;
-	char		relkind;
-	int64		moved;
+	char		relkind = get_rel_relkind(relid);
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be null"),
-				 errhint("Pass the name of a phantom table, e.g. phantom.compact('my_table').")));
-	relid = PG_GETARG_OID(0);
-
-	/* check before locking, so that nobody can block a table he cannot use */
-	relkind = get_rel_relkind(relid);
 	if (relkind == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -165,25 +156,49 @@ phantom_compact(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", get_rel_name(relid)),
-				 errhint("phantom.compact works on tables and materialized views that use the phantom access method.")));
+				 errhint("%s works on tables and materialized views that use the phantom access method.",
+						 caller)));
 	if (!pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind),
 					   get_rel_name(relid));
 
-	rel = table_open(relid, ShareUpdateExclusiveLock);
+	rel = table_open(relid, lockmode);
 
 	if (!phantom_relation_is_phantom(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("table \"%s\" does not use the phantom access method",
 						RelationGetRelationName(rel)),
-				 errhint("Convert it with ALTER TABLE %s SET ACCESS METHOD phantom.",
-						 quote_identifier(RelationGetRelationName(rel)))));
+				 errhint("%s works on phantom tables; ALTER TABLE %s SET ACCESS METHOD phantom converts one.",
+						 caller, quote_identifier(RelationGetRelationName(rel)))));
 	if (RELATION_IS_OTHER_TEMP(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot compact temporary tables of other sessions")));
+				 errmsg("cannot access temporary tables of other sessions"),
+				 errhint("Call %s in the session that created the table.", caller)));
+	return rel;
+}
 
+/*
+ * SQL: phantom.compact(regclass) moves the settled hot vblocks of a
+ * phantom table into compressed cold runs and returns how many it moved.
+ * Only the table's owner may compact it.  ShareUpdateExclusiveLock keeps
+ * VACUUM, DDL and other compactions away while reads and writes go on.
+ */
+Datum
+phantom_compact(PG_FUNCTION_ARGS)
+{
+	Relation	rel;
+	int64		moved;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be null"),
+				 errhint("Pass the name of a phantom table, e.g. phantom.compact('my_table').")));
+
+	rel = phantom_table_open(PG_GETARG_OID(0), ShareUpdateExclusiveLock,
+							 "phantom.compact");
 	moved = ph_compact_relation(rel);
 
 	/* keep the lock until the end of the transaction */

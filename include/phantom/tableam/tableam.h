@@ -16,9 +16,12 @@
 #include "access/heapam.h"
 #include "access/tableam.h"
 #include "nodes/execnodes.h"
+#include "storage/lockdefs.h"
 
 extern const TableAmRoutine *phantom_get_routine(void);
 extern bool phantom_relation_is_phantom(Relation rel);
+extern Relation phantom_table_open(Oid relid, LOCKMODE lockmode,
+								   const char *caller);
 
 /* src/tableam/modify.c: insert, update, delete, lock */
 extern void phantom_tuple_insert(Relation rel, TupleTableSlot *slot,
