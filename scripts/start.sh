@@ -59,7 +59,9 @@ then, for example:
   CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric) USING phantom;
   INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 100000) g;
   SELECT phantom.compact('accounts');       -- move settled pages into zstd runs
-  SELECT pg_size_pretty(pg_relation_size('accounts'));
+  SELECT vblocks, hot_pages, cold_vblocks, run_pages, compression_ratio
+    FROM phantom.stat_tables;
+  SELECT * FROM phantom.verify('accounts');
 
 Stop it with: bash scripts/start.sh stop
 MSG
