@@ -283,6 +283,21 @@ redo_new_vblock(XLogReaderState *record)
 	ph_release(metabuf);
 }
 
+/*
+ * ph_redo_hot_block gets block 0 of record, the hot page a tuple goes to:
+ * initialised empty when the record started the page (REGBUF_WILL_INIT),
+ * otherwise read as for any redo.
+ */
+static XLogRedoAction
+ph_redo_hot_block(XLogReaderState *record, bool init, Buffer *buf)
+{
+	if (!init)
+		return XLogReadBufferForRedo(record, 0, buf);
+	*buf = XLogInitBufferForRedo(record, 0);
+	ph_hot_page_init(BufferGetPage(*buf));
+	return BLK_NEEDS_REDO;
+}
+
 /* XLOG_PH_INSERT: rebuild the tuple and put it at the logged offset */
 static void
 redo_insert(XLogReaderState *record)
@@ -295,14 +310,8 @@ redo_insert(XLogReaderState *record)
 	if (xl.flags & XLPH_VM_CLEARED)
 		ph_vm_clear_redo(record, xl.vblock);
 
-	if (xl.flags & XLPH_INIT_PAGE)
-	{
-		buf = XLogInitBufferForRedo(record, 0);
-		ph_hot_page_init(BufferGetPage(buf));
-		action = BLK_NEEDS_REDO;
-	}
-	else
-		action = XLogReadBufferForRedo(record, 0, &buf);
+	action = ph_redo_hot_block(record, (xl.flags & XLPH_INIT_PAGE) != 0,
+							   &buf);
 
 	if (action == BLK_NEEDS_REDO)
 	{
@@ -337,14 +346,8 @@ redo_multi_insert(XLogReaderState *record)
 	if (xl.flags & XLPH_VM_CLEARED)
 		ph_vm_clear_redo(record, xl.vblock);
 
-	if (xl.flags & XLPH_INIT_PAGE)
-	{
-		buf = XLogInitBufferForRedo(record, 0);
-		ph_hot_page_init(BufferGetPage(buf));
-		action = BLK_NEEDS_REDO;
-	}
-	else
-		action = XLogReadBufferForRedo(record, 0, &buf);
+	action = ph_redo_hot_block(record, (xl.flags & XLPH_INIT_PAGE) != 0,
+							   &buf);
 
 	if (action == BLK_NEEDS_REDO)
 	{
@@ -536,14 +539,8 @@ redo_update(XLogReaderState *record)
 		ph_finish(oldbuf, record);
 	}
 
-	if (xl.flags & XLPH_INIT_PAGE)
-	{
-		newbuf = XLogInitBufferForRedo(record, 0);
-		ph_hot_page_init(BufferGetPage(newbuf));
-		action = BLK_NEEDS_REDO;
-	}
-	else
-		action = XLogReadBufferForRedo(record, 0, &newbuf);
+	action = ph_redo_hot_block(record, (xl.flags & XLPH_INIT_PAGE) != 0,
+							   &newbuf);
 
 	if (action == BLK_NEEDS_REDO)
 	{
