@@ -28,7 +28,7 @@ set -u -o pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$BENCH_DIR/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${PHANTOM_PG_ROOT:-/usr}/lib/postgresql/15/bin
 RUN_USER=postgres
 
 usage() {

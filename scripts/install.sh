@@ -26,10 +26,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-export PATH=/usr/lib/postgresql/15/bin:$PATH
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+# PHANTOM_PG_ROOT=/some/dir installs into a private, relocated copy of
+# PostgreSQL 15 (dir/lib/postgresql/15, dir/share/postgresql/15) instead of
+# the system one, so several checkouts can build and test side by side
+# without replacing each other's phantom.so under running servers.
+root=${PHANTOM_PG_ROOT:-/usr}
+if [ "$root" != /usr ] && [ ! -x "$root/lib/postgresql/15/bin/postgres" ]; then
+    mkdir -p "$root/lib/postgresql" "$root/share/postgresql"
+    cp -a /usr/lib/postgresql/15 "$root/lib/postgresql/"
+    cp -a /usr/share/postgresql/15 "$root/share/postgresql/"
+fi
+[ "$root" = /usr ] || [ -e "$root/include" ] || ln -s /usr/include "$root/include"
+export PATH=$root/lib/postgresql/15/bin:$PATH
+PG_CONFIG=$root/lib/postgresql/15/bin/pg_config
 [ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
 
 make -C "$top" -s -j2 PG_CONFIG="$PG_CONFIG" PROFILE=-Werror
-as_root make -C "$top" -s install PG_CONFIG="$PG_CONFIG"
+if [ "$root" != /usr ] && [ -w "$root" ]; then
+    make -C "$top" -s install PG_CONFIG="$PG_CONFIG"
+else
+    as_root make -C "$top" -s install PG_CONFIG="$PG_CONFIG"
+fi
 echo "install.sh: phantom built and installed into $("$PG_CONFIG" --pkglibdir)"

@@ -38,8 +38,8 @@
 set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-pgbin=/usr/lib/postgresql/15/bin
-pgxs=/usr/lib/postgresql/15/lib/pgxs
+pgbin=${PHANTOM_PG_ROOT:-/usr}/lib/postgresql/15/bin
+pgxs=${PHANTOM_PG_ROOT:-/usr}/lib/postgresql/15/lib/pgxs
 run_user=postgres
 
 am=heap

@@ -15,7 +15,7 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 base=${PHANTOM_DATA:-/tmp/phantom-demo}
 port=${PHANTOM_PORT:-5440}
-pgbin=/usr/lib/postgresql/15/bin
+pgbin=${PHANTOM_PG_ROOT:-/usr}/lib/postgresql/15/bin
 user=postgres
 data="$base/n1"
 

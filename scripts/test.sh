@@ -17,8 +17,8 @@ set -u
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 suites=${PHANTOM_SUITES:-"unit regress isolation tap"}
-pgbin=/usr/lib/postgresql/15/bin
-pgxs=/usr/lib/postgresql/15/lib/pgxs
+pgbin=${PHANTOM_PG_ROOT:-/usr}/lib/postgresql/15/bin
+pgxs=${PHANTOM_PG_ROOT:-/usr}/lib/postgresql/15/lib/pgxs
 run_user=postgres
 
 bash "$top/scripts/install.sh" || { echo "0 passed, 1 failed"; exit 1; }
