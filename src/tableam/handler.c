@@ -184,6 +184,9 @@ phantom_table_open(Oid relid, LOCKMODE lockmode, const char *caller)
  * phantom table into compressed cold runs and returns how many it moved.
  * Only the table's owner may compact it.  ShareUpdateExclusiveLock keeps
  * VACUUM, DDL and other compactions away while reads and writes go on.
+ * Afterwards the free tail of the file is cut (ph_try_shrink: a
+ * conditional AccessExclusiveLock, waiting at most 5 s like VACUUM's
+ * truncation, then skipped).
  */
 Datum
 phantom_compact(PG_FUNCTION_ARGS)
@@ -200,6 +203,7 @@ phantom_compact(PG_FUNCTION_ARGS)
 	rel = phantom_table_open(PG_GETARG_OID(0), ShareUpdateExclusiveLock,
 							 "phantom.compact");
 	moved = ph_compact_relation(rel);
+	ph_try_shrink(rel, 1, 5000);
 
 	/* keep the lock until the end of the transaction */
 	table_close(rel, NoLock);

@@ -25,8 +25,11 @@
  *	  until we are done (a concurrent thaw only makes cold vblocks hot, and
  *	  the xids it writes are newer than our OldestXmin).
  *
- *	  Phantom does not truncate the relation (vblocks are never given
- *	  back; empty hot pages are recycled by compaction).
+ *	  Vblocks are never given back (empty hot pages are recycled by
+ *	  compaction), but the physical tail is: unless the table's
+ *	  vacuum_truncate is off, VACUUM ends with ph_try_shrink (src/lsm/
+ *	  shrink.c) under a conditional AccessExclusiveLock, with heap's
+ *	  thresholds (1000 pages or 1/16 of the file).
  *
  *	  Free space map: the FSM fork is indexed by vblock, like the VM.  As
  *	  heap, each hot vblock's free space (PageGetHeapFreeSpace) is recorded
@@ -66,6 +69,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "phantom/lsm/run.h"
 #include "phantom/lsm/storage.h"
 #include "phantom/mvcc/prune.h"
 #include "phantom/mvcc/visibility.h"
@@ -795,6 +799,14 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 	if (vs->do_index_cleanup && vs->nindexes > 0)
 		ph_vac_cleanup_indexes(vs, new_live_tuples);
+
+	/* give the free tail of the file back, as lazy_truncate_heap */
+	if (params->truncate != VACOPTVALUE_DISABLED)
+	{
+		pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+									 PROGRESS_VACUUM_PHASE_TRUNCATE);
+		ph_try_shrink(rel, ph_shrink_min_gain(rel), 5000);
+	}
 
 	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
 								 PROGRESS_VACUUM_PHASE_FINAL_CLEANUP);

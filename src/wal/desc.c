@@ -61,6 +61,8 @@ phantom_identify(uint8 info)
 			return "FREE_POP";
 		case XLOG_PH_FREE_PUSH:
 			return "FREE_PUSH";
+		case XLOG_PH_SHRINK:
+			return "SHRINK";
 	}
 	return NULL;
 }
@@ -225,6 +227,27 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 
 				memcpy(&xl, rec, SizeOfPhFreePush);
 				desc_block(buf, "next", xl.next_free);
+				break;
+			}
+		case XLOG_PH_SHRINK:
+			{
+				xl_ph_shrink xl;
+
+				memcpy(&xl, rec, SizeOfPhShrink);
+				if (xl.op == PH_SHRINK_RESET_FREE)
+					appendStringInfoString(buf, "reset free list");
+				else if (xl.op == PH_SHRINK_MOVE &&
+						 (xl.flags & PH_SHRINK_MAPPAGE) != 0)
+					appendStringInfo(buf, "move map page %u from %u to %u",
+									 xl.mapidx, xl.src, xl.dst);
+				else if (xl.op == PH_SHRINK_MOVE)
+					appendStringInfo(buf, "move page %u to %u, %u map entries%s",
+									 xl.src, xl.dst, xl.nentries,
+									 (xl.flags & PH_SHRINK_HAS_IMAGE) ? ", image" : "");
+				else
+					appendStringInfo(buf, "truncate %u/%u/%u to %u blocks",
+									 xl.node.spcNode, xl.node.dbNode,
+									 xl.node.relNode, xl.nblocks);
 				break;
 			}
 	}

@@ -22,9 +22,12 @@
 #include "access/heapam_xlog.h"
 #include "access/htup_details.h"
 #include "access/visibilitymap.h"
+#include "access/xlog.h"
 #include "access/xlogutils.h"
 #include "storage/bufmgr.h"
+#include "storage/smgr.h"
 #include "storage/standby.h"
+#include "utils/inval.h"
 
 #include "phantom/lsm/storage_int.h"
 #include "phantom/wal/records.h"
@@ -800,6 +803,86 @@ redo_free_push(XLogReaderState *record)
 }
 
 /*
+ * XLOG_PH_SHRINK: see records.h and src/lsm/shrink.c.  The startup process
+ * holds the AccessExclusiveLock the primary logged, so no standby query
+ * reads the relation meanwhile.
+ */
+static void
+redo_shrink(XLogReaderState *record)
+{
+	xl_ph_shrink xl;
+	Buffer		buf = InvalidBuffer;
+	Buffer		refbuf = InvalidBuffer;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhShrink);
+	switch (xl.op)
+	{
+		case PH_SHRINK_RESET_FREE:
+			if (XLogReadBufferForRedo(record, 0, &refbuf) == BLK_NEEDS_REDO)
+			{
+				PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(refbuf));
+
+				meta->free_head = InvalidBlockNumber;
+				meta->nfree = 0;
+				ph_finish(refbuf, record);
+			}
+			break;
+		case PH_SHRINK_MOVE:
+			if ((xl.flags & PH_SHRINK_HAS_IMAGE) != 0 &&
+				XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
+				elog(PANIC, "phantom redo: shrink move without page image");
+			if (XLogReadBufferForRedo(record, 1, &refbuf) == BLK_NEEDS_REDO)
+			{
+				Page		page = BufferGetPage(refbuf);
+
+				if ((xl.flags & PH_SHRINK_MAPPAGE) != 0)
+					PhantomPageGetMeta(page)->mappages[xl.mapidx] = xl.dst;
+				else
+				{
+					BlockNumber *vbs = (BlockNumber *)
+						(XLogRecGetData(record) + SizeOfPhShrink);
+
+					for (int i = 0; i < xl.nentries; i++)
+					{
+						PhMapEntry	old = PhMapPageEntries(page)[PH_MAP_SLOT(vbs[i])];
+
+						ph_map_page_set(page, vbs[i], (old & PH_MAP_COLD) | xl.dst);
+					}
+				}
+				ph_finish(refbuf, record);
+			}
+			if ((xl.flags & PH_SHRINK_MAPPAGE) != 0)
+			{
+				RelFileNodeBackend rnode;
+
+				/* standby backends cache the map directory */
+				XLogRecGetBlockTag(record, 1, &rnode.node, NULL, NULL);
+				rnode.backend = InvalidBackendId;
+				CacheInvalidateSmgr(rnode);
+			}
+			break;
+		case PH_SHRINK_TRUNCATE:
+			{
+				SMgrRelation reln = smgropen(xl.node, InvalidBackendId);
+				ForkNumber	fork = MAIN_FORKNUM;
+				BlockNumber nblocks = xl.nblocks;
+
+				/* as smgr_redo: the file may be gone; recovery point first */
+				smgrcreate(reln, MAIN_FORKNUM, true);
+				XLogFlush(record->EndRecPtr);
+				if (smgrnblocks(reln, MAIN_FORKNUM) > nblocks)
+					smgrtruncate(reln, &fork, 1, &nblocks);
+				XLogTruncateRelation(xl.node, MAIN_FORKNUM, nblocks);
+				break;
+			}
+		default:
+			elog(PANIC, "phantom redo: unknown shrink operation %u", xl.op);
+	}
+	ph_release(buf);
+	ph_release(refbuf);
+}
+
+/*
  * phantom_redo: rm_redo of the phantom resource manager.
  */
 void
@@ -847,6 +930,9 @@ phantom_redo(XLogReaderState *record)
 			break;
 		case XLOG_PH_FREE_PUSH:
 			redo_free_push(record);
+			break;
+		case XLOG_PH_SHRINK:
+			redo_shrink(record);
 			break;
 		default:
 			elog(PANIC, "phantom_redo: unknown op code %u", info);

@@ -16,7 +16,10 @@
  *	      phantom.compaction_min_pages;
  *	    - ph_compact_relation_older with the redo pointer of the last
  *	      checkpoint: only pages unchanged for a checkpoint cycle go cold
- *	      (a page still being updated would be thawed right back).
+ *	      (a page still being updated would be thawed right back);
+ *	    - ph_try_shrink without waiting: the free tail of the file is cut
+ *	      when a conditional AccessExclusiveLock is free and heap's
+ *	      truncation threshold is met.
  *	  An error in one table is logged and the worker goes on with the next
  *	  one.  Then it exits; the launcher starts it again next round.
  *
@@ -145,6 +148,8 @@ compact_table(Oid relid, Oid amoid)
 					(errmsg("phantom: compacted %lld blocks of table \"%s\"",
 							(long long) moved, RelationGetRelationName(rel))));
 	}
+	/* cut the free tail if worth it; never wait for the lock */
+	ph_try_shrink(rel, ph_shrink_min_gain(rel), 0);
 	relation_close(rel, NoLock);
 }
 

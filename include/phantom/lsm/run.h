@@ -37,6 +37,7 @@
 extern void ph_run_read_vblock(Relation rel, BlockNumber runblk,
 							   BlockNumber vblock, Page dest);
 
+
 /*
  * Building run pages (used by compact.c).  ph_run_page_init makes an empty
  * run page in memory; ph_run_encode compresses a hot page image into a
@@ -77,5 +78,23 @@ extern int64 ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit);
  * move (background workers compare it with phantom.compaction_min_pages).
  */
 extern BlockNumber ph_compact_candidates(Relation rel, BlockNumber limit);
+
+/*
+ * ph_shrink packs the pages in use into the lowest physical blocks and
+ * truncates the main fork after them (src/lsm/shrink.c), if that cuts at
+ * least min_gain blocks; returns the number of blocks cut.  The caller
+ * holds AccessExclusiveLock on rel.
+ *
+ * ph_try_shrink takes that lock conditionally (retrying for up to wait_ms
+ * milliseconds, never queueing), shrinks and releases it; it does nothing
+ * when the free list holds fewer than min_gain pages.  The caller holds
+ * ShareUpdateExclusiveLock (VACUUM, compaction).
+ */
+extern BlockNumber ph_shrink(Relation rel, BlockNumber min_gain);
+extern BlockNumber ph_try_shrink(Relation rel, BlockNumber min_gain,
+								 int wait_ms);
+
+/* heap's truncation threshold: 1000 pages or 1/16 of the file */
+extern BlockNumber ph_shrink_min_gain(Relation rel);
 
 #endif							/* PHANTOM_LSM_RUN_H */

@@ -45,6 +45,7 @@ extern const char *ph_hdr_decode(const char *p, const char *end,
 #define XLOG_PH_THAW			0xA0	/* vblock cold -> fresh hot page */
 #define XLOG_PH_FREE_POP		0xB0	/* take a page off the free list */
 #define XLOG_PH_FREE_PUSH		0xC0	/* put a page on the free list */
+#define XLOG_PH_SHRINK			0xD0	/* tail truncation: reset, move, cut */
 
 /* Flags of tuple-changing records */
 #define XLPH_INIT_PAGE			0x01	/* block 0 was (re)initialised */
@@ -252,5 +253,37 @@ typedef struct xl_ph_free_push
 } xl_ph_free_push;
 
 #define SizeOfPhFreePush		sizeof(xl_ph_free_push)
+
+/*
+ * XLOG_PH_SHRINK (src/lsm/shrink.c), one of three operations:
+ *
+ * PH_SHRINK_RESET_FREE: block 0 metapage; empty the free list.
+ * PH_SHRINK_MOVE: block 0 the destination page (forced image, only in the
+ *   first record of a move), block 1 the page that references the moved
+ *   page: a map page (nentries vblocks follow, each switched to dst with
+ *   its cold bit kept) or the metapage (mapidx: a moved map page).
+ * PH_SHRINK_TRUNCATE: no block; cut the main fork of node to nblocks.
+ */
+#define PH_SHRINK_RESET_FREE	1
+#define PH_SHRINK_MOVE			2
+#define PH_SHRINK_TRUNCATE		3
+
+#define PH_SHRINK_HAS_IMAGE		0x01	/* block 0 is registered */
+#define PH_SHRINK_MAPPAGE		0x02	/* moved a map page; block 1 = meta */
+
+typedef struct xl_ph_shrink
+{
+	uint8		op;				/* PH_SHRINK_* */
+	uint8		flags;			/* PH_SHRINK_HAS_IMAGE, PH_SHRINK_MAPPAGE */
+	uint16		nentries;		/* MOVE of a data page: vblocks that follow */
+	BlockNumber src;			/* MOVE: old physical block */
+	BlockNumber dst;			/* MOVE: new physical block */
+	uint32		mapidx;			/* MOVE of a map page: its directory index */
+	BlockNumber nblocks;		/* TRUNCATE: new length of the main fork */
+	RelFileNode node;			/* TRUNCATE: the relation */
+	/* MOVE of a data page: BlockNumber vblocks[nentries] follow */
+} xl_ph_shrink;
+
+#define SizeOfPhShrink			(offsetof(xl_ph_shrink, node) + sizeof(RelFileNode))
 
 #endif							/* PHANTOM_WAL_RECORDS_H */

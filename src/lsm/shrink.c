@@ -1,0 +1,520 @@
+/*-------------------------------------------------------------------------
+ *
+ * shrink.c
+ *	  Tail truncation of a phantom relation's main fork: after compaction
+ *	  (or VACUUM) has turned hot pages into free pages, the pages still in
+ *	  use are packed into the lowest physical blocks and the file is cut
+ *	  after them, so pg_relation_size shows the compression.
+ *
+ *	  The caller holds AccessExclusiveLock on the relation (taken
+ *	  conditionally by ph_try_shrink, like heap's lazy_truncate_heap): no
+ *	  backend of the primary reads or writes the relation meanwhile, and the
+ *	  lock is WAL-logged, so a hot standby replays our records while its
+ *	  startup process holds the same lock (standby queries on the table are
+ *	  cancelled or wait, as for heap's truncation).  Hence no block number
+ *	  of the relation is cached anywhere but in the map directory kept in
+ *	  rd_amcache, which the smgr invalidation sent by the truncation (and
+ *	  after moving a map page) makes every backend rebuild.
+ *
+ *	  Steps:
+ *	  1. one pass over the metapage and the block map finds every page in
+ *	     use (metapage, map pages, the hot and run pages the map
+ *	     references).  Everything else is garbage: free-list pages, run
+ *	     pages whose frames were all thawed, pages leaked by a crash
+ *	     between an allocation and its record.  Let n be the number of
+ *	     pages in use: the file can shrink to n blocks;
+ *	  2. PH_SHRINK_RESET_FREE empties the free list (its pages are about to
+ *	     be reused or cut off; a crash right after only leaks them until
+ *	     the next shrink, which recomputes everything from the map);
+ *	  3. every page in use at or beyond block n is copied into a hole below
+ *	     n (lowest first) with PH_SHRINK_MOVE records, which carry the page
+ *	     image and switch the references (map entries, or the metapage's
+ *	     map directory).  A run page whose vblocks span several map pages
+ *	     takes one record per map page; until the last one both copies are
+ *	     referenced and identical, which is consistent;
+ *	  4. PH_SHRINK_TRUNCATE is logged and flushed, then the main fork (only
+ *	     it: the VM and FSM forks are indexed by vblock, not by physical
+ *	     block, so RelationTruncate must not be used) is cut with
+ *	     smgrtruncate, which drops the buffers past the end and sends the
+ *	     smgr invalidation.
+ *
+ *	  Segment floor (DESIGN trap 2): PostgreSQL's bitmap heap scans and
+ *	  ANALYZE call PrefetchBuffer on *virtual* block numbers of a table AM;
+ *	  mdprefetch raises an error when such a block lies in segment s > 0
+ *	  while an earlier segment file is shorter than RELSEG_SIZE.  A shrink
+ *	  therefore never cuts the file below RELSEG_SIZE * (segment of the
+ *	  last vblock), so every segment before the one the highest vblock
+ *	  falls in stays full (holes left there go back on the free list).
+ *	  Tables under 1 GB of vblocks are not affected.
+ *
+ * src/lsm/shrink.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xloginsert.h"
+#include "access/xlog.h"
+#include "access/xlogutils.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/smgr.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "phantom/lsm/run.h"
+#include "phantom/lsm/storage_int.h"
+#include "phantom/wal/records.h"
+
+/* A map entry pointing beyond the new end: which vblock, where */
+typedef struct PhShrinkRef
+{
+	BlockNumber blk;			/* physical block the entry points at */
+	BlockNumber vblock;
+} PhShrinkRef;
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const PhShrinkRef *x = (const PhShrinkRef *) a;
+	const PhShrinkRef *y = (const PhShrinkRef *) b;
+
+	if (x->blk != y->blk)
+		return x->blk < y->blk ? -1 : 1;
+	if (x->vblock != y->vblock)
+		return x->vblock < y->vblock ? -1 : 1;
+	return 0;
+}
+
+static void
+shrink_corrupt(Relation rel, BlockNumber vblock, PhMapEntry e, BlockNumber nphys)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("block map of phantom relation \"%s\" is corrupted",
+					RelationGetRelationName(rel)),
+			 errdetail("Virtual block %u maps to physical block %u, the file has %u blocks.",
+					   vblock, PhMapBlock(e), nphys),
+			 errhint("Run phantom.verify() on the table.")));
+}
+
+/*
+ * reset_free_list empties the metapage's free list (step 2).
+ */
+static void
+reset_free_list(Relation rel)
+{
+	Buffer		metabuf = ph_meta_read(rel, BUFFER_LOCK_EXCLUSIVE);
+	Page		mpage = BufferGetPage(metabuf);
+	PhantomMetaPageData *meta = PhantomPageGetMeta(mpage);
+
+	if (meta->nfree == 0 && !BlockNumberIsValid(meta->free_head))
+	{
+		UnlockReleaseBuffer(metabuf);
+		return;
+	}
+	START_CRIT_SECTION();
+	meta->free_head = InvalidBlockNumber;
+	meta->nfree = 0;
+	MarkBufferDirty(metabuf);
+	if (RelationNeedsWAL(rel))
+	{
+		xl_ph_shrink xlrec;
+		XLogRecPtr	recptr;
+
+		memset(&xlrec, 0, sizeof(xlrec));
+		xlrec.op = PH_SHRINK_RESET_FREE;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfPhShrink);
+		XLogRegisterBuffer(0, metabuf, REGBUF_STANDARD);
+		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SHRINK);
+		PageSetLSN(mpage, recptr);
+	}
+	END_CRIT_SECTION();
+	UnlockReleaseBuffer(metabuf);
+}
+
+/*
+ * move_page copies physical page src into dst and switches the references
+ * to it: the metapage's directory entry mapidx for a map page
+ * (mapidx != InvalidBlockNumber), else the map entries of vblocks[0..n).
+ */
+static void
+move_page(Relation rel, BlockNumber src, BlockNumber dst, uint32 mapidx,
+		  const BlockNumber *vblocks, int n)
+{
+	Buffer		srcbuf;
+	Buffer		dstbuf;
+	Page		dstpage;
+	bool		image_logged = false;
+	int			i = 0;
+
+	srcbuf = ReadBufferExtended(rel, MAIN_FORKNUM, src, RBM_NORMAL, NULL);
+	LockBuffer(srcbuf, BUFFER_LOCK_SHARE);
+	/* the hole may hold garbage of any kind: do not read it */
+	dstbuf = ReadBufferExtended(rel, MAIN_FORKNUM, dst, RBM_ZERO_AND_LOCK, NULL);
+	dstpage = BufferGetPage(dstbuf);
+
+	if (mapidx != InvalidBlockNumber)
+	{
+		Buffer		metabuf = ph_meta_read(rel, BUFFER_LOCK_EXCLUSIVE);
+		Page		mpage = BufferGetPage(metabuf);
+
+		START_CRIT_SECTION();
+		memcpy(dstpage, BufferGetPage(srcbuf), BLCKSZ);
+		PhantomPageGetMeta(mpage)->mappages[mapidx] = dst;
+		MarkBufferDirty(dstbuf);
+		MarkBufferDirty(metabuf);
+		if (RelationNeedsWAL(rel))
+		{
+			xl_ph_shrink xlrec;
+			XLogRecPtr	recptr;
+
+			memset(&xlrec, 0, sizeof(xlrec));
+			xlrec.op = PH_SHRINK_MOVE;
+			xlrec.flags = PH_SHRINK_HAS_IMAGE | PH_SHRINK_MAPPAGE;
+			xlrec.src = src;
+			xlrec.dst = dst;
+			xlrec.mapidx = mapidx;
+			XLogBeginInsert();
+			XLogRegisterData((char *) &xlrec, SizeOfPhShrink);
+			XLogRegisterBuffer(0, dstbuf, REGBUF_FORCE_IMAGE | REGBUF_STANDARD);
+			XLogRegisterBuffer(1, metabuf, REGBUF_STANDARD);
+			recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SHRINK);
+			PageSetLSN(dstpage, recptr);
+			PageSetLSN(mpage, recptr);
+		}
+		END_CRIT_SECTION();
+		UnlockReleaseBuffer(metabuf);
+		UnlockReleaseBuffer(dstbuf);
+		UnlockReleaseBuffer(srcbuf);
+
+		/* our own directory cache is stale now; others' go with the inval */
+		RelationSetTargetBlock(rel, InvalidBlockNumber);
+		CacheInvalidateSmgr(RelationGetSmgr(rel)->smgr_rnode);
+		return;
+	}
+
+	while (i < n)
+	{
+		uint32		idx = PH_MAP_PAGE_INDEX(vblocks[i]);
+		int			j;
+		PhMapEntry	e;
+		Buffer		mapbuf = ph_map_lock(rel, vblocks[i], BUFFER_LOCK_EXCLUSIVE, &e);
+		Page		mappage = BufferGetPage(mapbuf);
+
+		/* vblocks[i..j) share this map page (vblocks are sorted) */
+		for (j = i; j < n && PH_MAP_PAGE_INDEX(vblocks[j]) == idx; j++)
+			;
+
+		START_CRIT_SECTION();
+		if (!image_logged)
+		{
+			memcpy(dstpage, BufferGetPage(srcbuf), BLCKSZ);
+			MarkBufferDirty(dstbuf);
+		}
+		for (int k = i; k < j; k++)
+		{
+			PhMapEntry	old = PhMapPageEntries(mappage)[PH_MAP_SLOT(vblocks[k])];
+
+			Assert(PhMapBlock(old) == src);
+			ph_map_page_set(mappage, vblocks[k], (old & PH_MAP_COLD) | dst);
+		}
+		MarkBufferDirty(mapbuf);
+		if (RelationNeedsWAL(rel))
+		{
+			xl_ph_shrink xlrec;
+			XLogRecPtr	recptr;
+
+			memset(&xlrec, 0, sizeof(xlrec));
+			xlrec.op = PH_SHRINK_MOVE;
+			xlrec.flags = image_logged ? 0 : PH_SHRINK_HAS_IMAGE;
+			xlrec.nentries = j - i;
+			xlrec.src = src;
+			xlrec.dst = dst;
+			XLogBeginInsert();
+			XLogRegisterData((char *) &xlrec, SizeOfPhShrink);
+			XLogRegisterData((char *) &vblocks[i], (j - i) * sizeof(BlockNumber));
+			if (!image_logged)
+				XLogRegisterBuffer(0, dstbuf, REGBUF_FORCE_IMAGE | REGBUF_STANDARD);
+			XLogRegisterBuffer(1, mapbuf, REGBUF_STANDARD);
+			recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SHRINK);
+			if (!image_logged)
+				PageSetLSN(dstpage, recptr);
+			PageSetLSN(mappage, recptr);
+		}
+		END_CRIT_SECTION();
+		image_logged = true;
+		UnlockReleaseBuffer(mapbuf);
+		i = j;
+	}
+	UnlockReleaseBuffer(dstbuf);
+	UnlockReleaseBuffer(srcbuf);
+}
+
+/*
+ * truncate_main logs the truncation, flushes it, and cuts the main fork
+ * (step 4).  As RelationTruncate, the checkpoint may not complete between
+ * the record and the truncation (else a crash would leave the tail behind;
+ * harmless garbage here, but cheap to avoid).
+ */
+static void
+truncate_main(Relation rel, BlockNumber nblocks)
+{
+	ForkNumber	fork = MAIN_FORKNUM;
+
+	Assert((MyProc->delayChkptFlags & DELAY_CHKPT_COMPLETE) == 0);
+	MyProc->delayChkptFlags |= DELAY_CHKPT_COMPLETE;
+	if (RelationNeedsWAL(rel))
+	{
+		xl_ph_shrink xlrec;
+		XLogRecPtr	recptr;
+
+		memset(&xlrec, 0, sizeof(xlrec));
+		xlrec.op = PH_SHRINK_TRUNCATE;
+		xlrec.nblocks = nblocks;
+		xlrec.node = rel->rd_node;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfPhShrink);
+		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SHRINK | XLR_SPECIAL_REL_UPDATE);
+		XLogFlush(recptr);
+	}
+	smgrtruncate(RelationGetSmgr(rel), &fork, 1, &nblocks);
+	MyProc->delayChkptFlags &= ~DELAY_CHKPT_COMPLETE;
+}
+
+/*
+ * ph_shrink: see run.h.
+ */
+BlockNumber
+ph_shrink(Relation rel, BlockNumber min_gain)
+{
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	BlockNumber nphys;
+	BlockNumber nvblocks;
+	BlockNumber newend;
+	BlockNumber floor;
+	BlockNumber nused = 0;
+	BlockNumber vblock;
+	BlockNumber blk;
+	bool	   *used;
+	uint32	   *mapidx_of;		/* physical block -> map index + 1, or 0 */
+	PhShrinkRef *refs;
+	int			nrefs = 0;
+	BlockNumber *holes;
+	int			nholes = 0;
+	int			hole = 0;
+	int			r;
+	Buffer		metabuf;
+	PhantomMetaPageData *meta;
+	uint32		nmappages;
+
+	Assert(CheckRelationLockedByMe(rel, AccessExclusiveLock, false));
+
+	nphys = smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
+	metabuf = ph_meta_read(rel, BUFFER_LOCK_SHARE);
+	if (!BufferIsValid(metabuf))
+		return 0;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "phantom shrink",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	used = MemoryContextAllocHuge(cxt, nphys * sizeof(bool));
+	memset(used, 0, nphys * sizeof(bool));
+	mapidx_of = MemoryContextAllocHuge(cxt, nphys * sizeof(uint32));
+	memset(mapidx_of, 0, nphys * sizeof(uint32));
+
+	/* 1. pages in use */
+	meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+	nvblocks = meta->nvblocks;
+	nmappages = Min(meta->nmappages, PH_META_MAX_MAPPAGES);
+	used[PH_METAPAGE_BLKNO] = true;
+	for (uint32 i = 0; i < nmappages; i++)
+	{
+		BlockNumber mb = meta->mappages[i];
+
+		if (mb >= nphys || mb == PH_METAPAGE_BLKNO || used[mb])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("metapage of phantom relation \"%s\" is corrupted",
+							RelationGetRelationName(rel)),
+					 errdetail("Map page %u at invalid physical block %u.", i, mb)));
+		used[mb] = true;
+		mapidx_of[mb] = i + 1;
+	}
+	UnlockReleaseBuffer(metabuf);
+
+	for (vblock = 0; vblock < nvblocks; vblock++)
+	{
+		PhMapEntry	e = ph_map_get(rel, vblock);
+
+		CHECK_FOR_INTERRUPTS();
+		if (e == PH_MAP_NONE)
+			continue;
+		if (PhMapBlock(e) >= nphys || mapidx_of[PhMapBlock(e)] != 0 ||
+			PhMapBlock(e) == PH_METAPAGE_BLKNO)
+			shrink_corrupt(rel, vblock, e, nphys);
+		used[PhMapBlock(e)] = true;
+	}
+	for (blk = 0; blk < nphys; blk++)
+		if (used[blk])
+			nused++;
+
+	/* the segment floor, see the file header */
+	newend = nused;
+	floor = nvblocks > 0 ?
+		((nvblocks - 1) / RELSEG_SIZE) * (BlockNumber) RELSEG_SIZE : 0;
+	if (newend < floor)
+		newend = floor;
+	if (newend >= nphys || nphys - newend < Max(min_gain, 1))
+	{
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(cxt);
+		return 0;
+	}
+
+	/* map entries pointing at or beyond the new end, by physical block */
+	refs = MemoryContextAllocHuge(cxt, Max(nvblocks, 1) * sizeof(PhShrinkRef));
+	for (vblock = 0; vblock < nvblocks; vblock++)
+	{
+		PhMapEntry	e = ph_map_get(rel, vblock);
+
+		if (e != PH_MAP_NONE && PhMapBlock(e) >= newend)
+		{
+			refs[nrefs].blk = PhMapBlock(e);
+			refs[nrefs].vblock = vblock;
+			nrefs++;
+		}
+	}
+	qsort(refs, nrefs, sizeof(PhShrinkRef), ref_cmp);
+
+	holes = MemoryContextAllocHuge(cxt, Max(newend, 1) * sizeof(BlockNumber));
+	for (blk = 0; blk < newend; blk++)
+		if (!used[blk])
+			holes[nholes++] = blk;
+
+	/* 2. empty the free list: its pages are holes or get cut off */
+	reset_free_list(rel);
+
+	/* 3. move the pages in use beyond newend into the lowest holes */
+	r = 0;
+	for (blk = newend; blk < nphys; blk++)
+	{
+		BlockNumber *vbs;
+		int			nvb = 0;
+
+		if (!used[blk])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		if (hole >= nholes)
+			elog(ERROR, "phantom shrink of \"%s\": no hole left for block %u",
+				 RelationGetRelationName(rel), blk);
+		if (mapidx_of[blk] != 0)
+		{
+			move_page(rel, blk, holes[hole++], mapidx_of[blk] - 1, NULL, 0);
+			continue;
+		}
+		while (r < nrefs && refs[r].blk < blk)
+			r++;
+		vbs = palloc((nrefs - r) * sizeof(BlockNumber) + 1);
+		while (r < nrefs && refs[r].blk == blk)
+			vbs[nvb++] = refs[r++].vblock;
+		Assert(nvb > 0);
+		move_page(rel, blk, holes[hole++], InvalidBlockNumber, vbs, nvb);
+		pfree(vbs);
+	}
+
+	/* holes left below the floor go back on the free list */
+	for (; hole < nholes; hole++)
+	{
+		Buffer		buf = ReadBufferExtended(rel, MAIN_FORKNUM, holes[hole],
+											 RBM_ZERO_AND_LOCK, NULL);
+
+		ph_page_free(rel, buf);
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* 4. cut the tail */
+	truncate_main(rel, newend);
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
+
+	elog(DEBUG1, "phantom: truncated \"%s\" from %u to %u blocks",
+		 RelationGetRelationName(rel), nphys, newend);
+	return nphys - newend;
+}
+
+/*
+ * ph_shrink_estimate returns, without taking any heavyweight lock, how many
+ * pages the free list holds: a cheap lower bound of what ph_shrink could cut
+ * (it also finds dead run pages and leaked pages).
+ */
+static BlockNumber
+ph_shrink_estimate(Relation rel)
+{
+	Buffer		metabuf = ph_meta_read(rel, BUFFER_LOCK_SHARE);
+	BlockNumber n;
+
+	if (!BufferIsValid(metabuf))
+		return 0;
+	n = PhantomPageGetMeta(BufferGetPage(metabuf))->nfree;
+	UnlockReleaseBuffer(metabuf);
+	return n;
+}
+
+/*
+ * ph_try_shrink: see run.h.
+ */
+BlockNumber
+ph_try_shrink(Relation rel, BlockNumber min_gain, int wait_ms)
+{
+	BlockNumber gained;
+	int			waited = 0;
+
+	if (ph_shrink_estimate(rel) < Max(min_gain, 1))
+		return 0;
+
+	/* as lazy_truncate_heap: never wait in the lock queue */
+	while (!ConditionalLockRelation(rel, AccessExclusiveLock))
+	{
+		if (waited >= wait_ms)
+		{
+			ereport(DEBUG1,
+					(errmsg("phantom: \"%s\": stopping truncate due to conflicting lock request",
+							RelationGetRelationName(rel))));
+			return 0;
+		}
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		waited += 50;
+	}
+	gained = ph_shrink(rel, min_gain);
+
+	/*
+	 * Like heap, release the lock at once: nothing we did needs it until
+	 * commit (the smgr invalidation is already sent).
+	 */
+	UnlockRelation(rel, AccessExclusiveLock);
+	return gained;
+}
+
+/*
+ * ph_shrink_min_gain: see run.h (REL_TRUNCATE_MINIMUM and
+ * REL_TRUNCATE_FRACTION of vacuumlazy.c).
+ */
+BlockNumber
+ph_shrink_min_gain(Relation rel)
+{
+	BlockNumber nphys = smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
+
+	return Max(Min(1000, nphys / 16), 1);
+}
