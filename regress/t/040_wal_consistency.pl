@@ -82,6 +82,14 @@ my $stats = $primary->safe_psql('postgres', qq{
 	SELECT count > 0 AND fpi_size > 0 FROM pg_get_wal_stats('$start_lsn', pg_current_wal_flush_lsn())
 	 WHERE "resource_manager/record_type" = '$am_rmgr'});
 is($stats, 't', "the workload wrote $am_rmgr WAL records with page images");
+if (test_am() eq 'phantom')
+{
+	# thaws log the compressed frame and redo rebuilds the page from it
+	cmp_ok($primary->safe_psql('postgres', qq{
+		SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
+		 WHERE resource_manager = 'phantom' AND record_type = 'THAW'}),
+		'>', 0, 'the workload thawed cold vblocks (checked on replay)');
+}
 
 compare_nodes($primary, $standby, 'postgres',
 	q{SELECT count(*), sum(id), sum(n), md5(string_agg(id || ':' || n || ':' || v, ',' ORDER BY id)) FROM w},

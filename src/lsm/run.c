@@ -169,28 +169,24 @@ run_cache_store(Relation rel, BlockNumber runblk, BlockNumber vblock,
 }
 
 /*
- * ph_run_read_vblock: see run.h.  The frame is copied out under the run
- * page's share lock; everything after that works on the copy.
+ * ph_run_copy_frame: see run.h.  The frame is copied out under the run
+ * page's share lock; *lsn receives the run page's LSN.
  */
 void
-ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
-				   Page dest)
+ph_run_copy_frame(Relation rel, BlockNumber runblk, BlockNumber vblock,
+				  char *frame_out, Size *framelen, XLogRecPtr *lsn)
 {
 	Buffer		buf;
 	Page		runpage;
-	PGAlignedBlock framebuf;
 	const char *frame;
-	Size		framelen;
-	XLogRecPtr	lsn;
 	PhFrameStatus st;
 	char		detail[PH_FRAME_DETAIL_LEN];
-	PhRunCacheEntry *hit;
 
 	buf = ReadBufferExtended(rel, MAIN_FORKNUM, runblk, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	runpage = BufferGetPage(buf);
 
-	st = ph_run_page_find(runpage, vblock, &frame, &framelen, detail);
+	st = ph_run_page_find(runpage, vblock, &frame, framelen, detail);
 	if (st == PH_FRAME_OK || st == PH_FRAME_MISSING)
 	{
 		/* the page header is sane, so the special space can be read */
@@ -208,9 +204,71 @@ ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
 		UnlockReleaseBuffer(buf);
 		run_corrupt(rel, runblk, vblock, st, detail);
 	}
-	memcpy(framebuf.data, frame, framelen);
-	lsn = PageGetLSN(runpage);
+	memcpy(frame_out, frame, *framelen);
+	if (lsn)
+		*lsn = PageGetLSN(runpage);
 	UnlockReleaseBuffer(buf);
+}
+
+/* run_dctx_get returns this backend's zstd decompression context */
+static ZSTD_DCtx *
+run_dctx_get(void)
+{
+	if (run_dctx == NULL)
+	{
+		run_dctx = ZSTD_createDCtx();
+		if (run_dctx == NULL)
+			run_zstd_oom();
+	}
+	return run_dctx;
+}
+
+/*
+ * ph_run_decode_frame: see run.h.
+ */
+void
+ph_run_decode_frame(Relation rel, BlockNumber runblk, BlockNumber vblock,
+					const char *frame, Size framelen, Page dest)
+{
+	PhFrameStatus st;
+	char		detail[PH_FRAME_DETAIL_LEN];
+
+	st = ph_frame_decode(run_dctx_get(), frame, framelen, vblock,
+						 (char *) dest, detail);
+	if (st != PH_FRAME_OK)
+		run_corrupt(rel, runblk, vblock, st, detail);
+}
+
+/*
+ * ph_run_decode_frame_redo: see run.h.
+ */
+void
+ph_run_decode_frame_redo(const char *frame, Size framelen,
+						 BlockNumber vblock, Page dest)
+{
+	PhFrameStatus st;
+	char		detail[PH_FRAME_DETAIL_LEN];
+
+	st = ph_frame_decode(run_dctx_get(), frame, framelen, vblock,
+						 (char *) dest, detail);
+	if (st != PH_FRAME_OK)
+		elog(PANIC, "phantom redo: cannot decode the frame of vblock %u: %s",
+			 vblock, detail);
+}
+
+/*
+ * ph_run_read_vblock: see run.h.
+ */
+void
+ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
+				   Page dest)
+{
+	PGAlignedBlock framebuf;
+	Size		framelen;
+	XLogRecPtr	lsn;
+	PhRunCacheEntry *hit;
+
+	ph_run_copy_frame(rel, runblk, vblock, framebuf.data, &framelen, &lsn);
 
 	hit = run_cache_lookup(rel, runblk, vblock, lsn, framebuf.data, framelen);
 	if (hit)
@@ -218,18 +276,7 @@ ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
 		memcpy(dest, hit->image, BLCKSZ);
 		return;
 	}
-
-	if (run_dctx == NULL)
-	{
-		run_dctx = ZSTD_createDCtx();
-		if (run_dctx == NULL)
-			run_zstd_oom();
-	}
-	st = ph_frame_decode(run_dctx, framebuf.data, framelen, vblock,
-						 (char *) dest, detail);
-	if (st != PH_FRAME_OK)
-		run_corrupt(rel, runblk, vblock, st, detail);
-
+	ph_run_decode_frame(rel, runblk, vblock, framebuf.data, framelen, dest);
 	run_cache_store(rel, runblk, vblock, lsn, framebuf.data, framelen,
 					(const char *) dest);
 }

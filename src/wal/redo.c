@@ -29,6 +29,7 @@
 #include "storage/standby.h"
 #include "utils/inval.h"
 
+#include "phantom/lsm/run.h"
 #include "phantom/lsm/storage_int.h"
 #include "phantom/wal/records.h"
 
@@ -716,8 +717,10 @@ redo_map_cold(XLogReaderState *record)
 }
 
 /*
- * XLOG_PH_THAW: the new hot page comes back from its forced full-page
- * image; switch the entry and, if a page was popped, the free list.
+ * XLOG_PH_THAW: the new hot page is rebuilt from the compressed frame the
+ * record carries (never from the run page, which recovery may already have
+ * reused for something else); switch the entry and, if a page was popped,
+ * the free list.
  */
 static void
 redo_thaw(XLogReaderState *record)
@@ -727,12 +730,18 @@ redo_thaw(XLogReaderState *record)
 	Buffer		mapbuf;
 	Buffer		metabuf = InvalidBuffer;
 	BlockNumber hotblk;
+	char	   *frame;
+	Size		framelen;
 
 	memcpy(&xl, XLogRecGetData(record), SizeOfPhThaw);
 	XLogRecGetBlockTag(record, 0, NULL, NULL, &hotblk);
 
-	if (XLogReadBufferForRedo(record, 0, &hotbuf) == BLK_NEEDS_REDO)
-		elog(PANIC, "phantom redo: thaw record without page image");
+	frame = XLogRecGetBlockData(record, 0, &framelen);
+	if (frame == NULL)
+		elog(PANIC, "phantom redo: thaw record without frame");
+	hotbuf = XLogInitBufferForRedo(record, 0);
+	ph_run_decode_frame_redo(frame, framelen, xl.vblock, BufferGetPage(hotbuf));
+	ph_finish(hotbuf, record);
 	if (XLogReadBufferForRedo(record, 1, &mapbuf) == BLK_NEEDS_REDO)
 	{
 		ph_map_page_set(BufferGetPage(mapbuf), xl.vblock, (PhMapEntry) hotblk);

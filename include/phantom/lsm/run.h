@@ -37,6 +37,23 @@
 extern void ph_run_read_vblock(Relation rel, BlockNumber runblk,
 							   BlockNumber vblock, Page dest);
 
+/*
+ * The two halves of ph_run_read_vblock, for thaw (which WAL-logs the
+ * compressed frame instead of the page): ph_run_copy_frame copies the
+ * frame of vblock out of run page runblk (frame_out: BLCKSZ bytes) and
+ * returns the run page's LSN in *lsn (may be NULL); ph_run_decode_frame
+ * decompresses it into dest.  Both raise ERRCODE_DATA_CORRUPTED errors.
+ * ph_run_decode_frame_redo is the redo variant (PANIC on a bad frame, which
+ * the record's CRC makes impossible short of a bug).
+ */
+extern void ph_run_copy_frame(Relation rel, BlockNumber runblk,
+							  BlockNumber vblock, char *frame_out,
+							  Size *framelen, XLogRecPtr *lsn);
+extern void ph_run_decode_frame(Relation rel, BlockNumber runblk,
+								BlockNumber vblock, const char *frame,
+								Size framelen, Page dest);
+extern void ph_run_decode_frame_redo(const char *frame, Size framelen,
+									 BlockNumber vblock, Page dest);
 
 /*
  * Building run pages (used by compact.c).  ph_run_page_init makes an empty
