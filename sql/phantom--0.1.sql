@@ -39,6 +39,14 @@ COMMENT ON FUNCTION phantom_internal.storage_info(regclass) IS
 'physical state of a phantom table: virtual blocks hot and cold, run, map and free pages, pages in the main fork';
 REVOKE ALL ON FUNCTION phantom_internal.storage_info(regclass) FROM PUBLIC;
 
+CREATE FUNCTION phantom_internal.cold_cache_stats(OUT hits bigint,
+	OUT misses bigint, OUT images integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'phantom_cold_cache_stats'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION phantom_internal.cold_cache_stats() IS
+'this backend''s cold-image cache: images served from it, images decompressed, images held';
+
 /*
  * Raft replication group (src/replication/, docs/replication.md).  The
  * management functions and the views are for superusers and the role

@@ -100,6 +100,15 @@ phantom_guc_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("phantom.cold_cache_size",
+							"Memory each backend keeps for decompressed images of cold blocks.",
+							"Point lookups and index scans of cold rows reuse them instead of decompressing again; 0 disables the cache.",
+							&phantom_cold_cache_size,
+							32768, 0, 16 * 1024 * 1024,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("phantom.compression_level",
 							"zstd compression level of cold runs.",
 							"Higher levels give smaller tables and slower compaction.",

@@ -24,6 +24,7 @@
 /* GUCs (src/guc.c) */
 extern int	phantom_insert_lanes;
 extern int	phantom_compression_level;
+extern int	phantom_cold_cache_size;
 extern int	phantom_compaction_naptime;
 extern int	phantom_compaction_min_pages;
 extern bool phantom_compaction_enabled;

@@ -111,10 +111,13 @@ ph_pin_hot(Relation rel, BlockNumber vblock, BufferAccessStrategy strategy,
  * A cold image is read while the map page is share-locked, so the run
  * page cannot be retired under us.
  */
+static bool ph_page_open_ext(Relation rel, BlockNumber vblock, PhPage *pg,
+							 BufferAccessStrategy strategy, bool cache_store);
+
 bool
 ph_page_open(Relation rel, BlockNumber vblock, PhPage *pg)
 {
-	return ph_page_open_strategy(rel, vblock, pg, NULL);
+	return ph_page_open_ext(rel, vblock, pg, NULL, true);
 }
 
 /*
@@ -124,6 +127,20 @@ ph_page_open(Relation rel, BlockNumber vblock, PhPage *pg)
 bool
 ph_page_open_strategy(Relation rel, BlockNumber vblock, PhPage *pg,
 					  BufferAccessStrategy strategy)
+{
+	return ph_page_open_ext(rel, vblock, pg, strategy, false);
+}
+
+/*
+ * ph_page_open_ext: cache_store says whether a decompressed cold image goes
+ * into the cold-image cache: yes for point reads (index fetches revisit
+ * vblocks), no for sequential scans and VACUUM, which visit each vblock
+ * once and would only evict what lookups reuse (as heap's bulk-read ring
+ * keeps scans from flushing shared buffers).
+ */
+static bool
+ph_page_open_ext(Relation rel, BlockNumber vblock, PhPage *pg,
+				 BufferAccessStrategy strategy, bool cache_store)
 {
 	PhMapEntry	e;
 	Buffer		mapbuf = ph_map_lock(rel, vblock, BUFFER_LOCK_SHARE, &e);
@@ -143,7 +160,8 @@ ph_page_open_strategy(Relation rel, BlockNumber vblock, PhPage *pg,
 	{
 		pg->cold = true;
 		pg->page = (Page) palloc(BLCKSZ);
-		ph_run_read_vblock(rel, PhMapBlock(e), vblock, pg->page);
+		ph_run_read_vblock(rel, PhMapBlock(e), vblock, pg->page,
+						   cache_store);
 	}
 	else
 	{

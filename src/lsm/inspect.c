@@ -24,10 +24,12 @@
 #include "storage/smgr.h"
 #include "utils/rel.h"
 
+#include "phantom/lsm/run.h"
 #include "phantom/lsm/storage_int.h"
 #include "phantom/tableam/tableam.h"
 
 PG_FUNCTION_INFO_V1(phantom_storage_info);
+PG_FUNCTION_INFO_V1(phantom_cold_cache_stats);
 
 /* qsort comparator for block numbers */
 static int
@@ -118,5 +120,28 @@ phantom_storage_info(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum(smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM));
 	table_close(rel, AccessShareLock);
 
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * phantom_cold_cache_stats returns (hits, misses, images) of this
+ * backend's cold-image cache (src/lsm/run.c).
+ */
+Datum
+phantom_cold_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	uint64		hits;
+	uint64		misses;
+	int			images;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	ph_run_cache_stats(&hits, &misses, &images);
+	values[0] = Int64GetDatum((int64) hits);
+	values[1] = Int64GetDatum((int64) misses);
+	values[2] = Int32GetDatum(images);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

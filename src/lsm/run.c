@@ -9,17 +9,18 @@
  *	  vblock order.  Run pages are immutable once written: a frame whose
  *	  vblock is thawed stays behind as garbage until the page is retired.
  *
- *	  Locking: a reader pins the run page and holds its share lock only
- *	  long enough to copy its frame out; decompression happens unlocked.
- *	  The caller of ph_run_read_vblock found runblk through the block map,
- *	  which keeps the run page alive while it is referenced.
+ *	  Locking: a reader pins the run page and holds its share lock while it
+ *	  decodes its frame from the buffer.  The caller of ph_run_read_vblock
+ *	  found runblk through the block map, which keeps the run page alive
+ *	  while it is referenced.
  *
  *	  Per-backend state: one zstd compression and one decompression context
- *	  (malloc'd by zstd, kept for the life of the backend) and a tiny cache
- *	  of the last decompressed images.  A cache hit needs the same relation
- *	  file, run block, vblock and run-page LSN *and* the same frame bytes,
- *	  so it can never return a stale image, even for unlogged and temporary
- *	  relations whose pages carry no LSN.
+ *	  (malloc'd by zstd, kept for the life of the backend) and the
+ *	  cold-image cache (phantom.cold_cache_size, clock eviction).  A cache
+ *	  hit needs the same relation file, run block and vblock, and the same
+ *	  run-page LSN; when that LSN is 0 (unlogged, temporary and WAL-skipped
+ *	  relations) also the same frame bytes, so it can never return a stale
+ *	  image.
  *
  * src/lsm/run.c
  *
@@ -32,6 +33,7 @@
 #include "access/heapam.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -40,24 +42,51 @@
 #include "phantom/lsm/storage.h"
 #include "phantom/phantom.h"
 
-/* Decompressed images kept per backend (index scans revisit a vblock). */
-#define PH_RUN_CACHE_SIZE	4
-
-typedef struct PhRunCacheEntry
+/*
+ * The cold-image cache: decompressed images of cold vblocks, per backend,
+ * at most phantom.cold_cache_size (kB) of images, clock eviction.  Keyed by
+ * relation file, run page and vblock; an entry is valid while the run page
+ * has the same LSN, or (when that LSN is 0: unlogged, temporary and
+ * WAL-skipped relations write no LSN) the same frame bytes.  A run page is
+ * rewritten only by a WAL-logged record when it has an LSN, so an LSN
+ * match means the same frame.
+ */
+typedef struct PhColdKey
 {
-	bool		valid;
 	RelFileNode node;
 	BackendId	backend;
 	BlockNumber runblk;
 	BlockNumber vblock;
-	XLogRecPtr	lsn;
-	Size		framelen;
-	char	   *frame;			/* copy of the frame bytes, framelen */
-	char	   *image;			/* decompressed page, BLCKSZ */
-} PhRunCacheEntry;
+} PhColdKey;
 
-static PhRunCacheEntry run_cache[PH_RUN_CACHE_SIZE];
-static int	run_cache_next = 0;
+typedef struct PhColdEntry		/* hash entry */
+{
+	PhColdKey	key;
+	int			slot;
+} PhColdEntry;
+
+typedef struct PhColdSlot
+{
+	bool		used;
+	bool		ref;			/* clock reference bit */
+	PhColdKey	key;
+	XLogRecPtr	lsn;
+	Size		framelen;		/* frame bytes kept only when lsn == 0 */
+	char	   *frame;
+	char	   *image;			/* BLCKSZ */
+} PhColdSlot;
+
+int			phantom_cold_cache_size = 32768;	/* kB */
+
+static MemoryContext cold_cxt = NULL;
+static HTAB *cold_hash = NULL;
+static PhColdSlot *cold_slots = NULL;
+static int	cold_nslots = 0;
+static int	cold_used = 0;
+static int	cold_hand = 0;
+static uint64 cold_hits = 0;
+static uint64 cold_misses = 0;
+
 static ZSTD_CCtx *run_cctx = NULL;
 static ZSTD_DCtx *run_dctx = NULL;
 
@@ -116,56 +145,156 @@ run_corrupt(Relation rel, BlockNumber runblk, BlockNumber vblock,
 }
 
 /*
- * run_cache_lookup returns the cached image matching the key and frame
- * bytes, or NULL.
+ * cold_cache_ready (re)creates the cache when phantom.cold_cache_size
+ * changed; returns false when the cache is off.
  */
-static PhRunCacheEntry *
-run_cache_lookup(Relation rel, BlockNumber runblk, BlockNumber vblock,
-				 XLogRecPtr lsn, const char *frame, Size framelen)
+static bool
+cold_cache_ready(void)
 {
-	int			i;
+	int			want = (int) Min((int64) phantom_cold_cache_size * 1024 / BLCKSZ,
+								 (int64) INT_MAX / 2);
 
-	for (i = 0; i < PH_RUN_CACHE_SIZE; i++)
+	if (want == cold_nslots && cold_hash != NULL)
+		return true;
+	if (cold_cxt != NULL)
+		MemoryContextDelete(cold_cxt);
+	cold_cxt = NULL;
+	cold_hash = NULL;
+	cold_slots = NULL;
+	cold_nslots = cold_used = cold_hand = 0;
+	if (want <= 0)
+		return false;
+
+	cold_cxt = AllocSetContextCreate(TopMemoryContext, "phantom cold-image cache",
+									 ALLOCSET_DEFAULT_SIZES);
 	{
-		PhRunCacheEntry *e = &run_cache[i];
+		HASHCTL		ctl;
 
-		if (e->valid &&
-			e->runblk == runblk && e->vblock == vblock && e->lsn == lsn &&
-			e->framelen == framelen &&
-			RelFileNodeEquals(e->node, rel->rd_node) &&
-			e->backend == rel->rd_backend &&
-			memcmp(e->frame, frame, framelen) == 0)
-			return e;
+		ctl.keysize = sizeof(PhColdKey);
+		ctl.entrysize = sizeof(PhColdEntry);
+		ctl.hcxt = cold_cxt;
+		cold_hash = hash_create("phantom cold images", Min(want, 1024), &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	return NULL;
+	cold_slots = MemoryContextAllocExtended(cold_cxt, (Size) want * sizeof(PhColdSlot),
+										   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	cold_nslots = want;
+	return true;
+}
+
+static inline void
+cold_key(PhColdKey *key, Relation rel, BlockNumber runblk, BlockNumber vblock)
+{
+	memset(key, 0, sizeof(*key));
+	key->node = rel->rd_node;
+	key->backend = rel->rd_backend;
+	key->runblk = runblk;
+	key->vblock = vblock;
 }
 
 /*
- * run_cache_store remembers a freshly decompressed image, evicting the
- * oldest entry.  Memory lives in TopMemoryContext for the backend's life.
+ * cold_cache_lookup returns the cached image of vblock if it still matches
+ * the run page (LSN, or frame bytes when the LSN is 0), else NULL.
+ */
+static const char *
+cold_cache_lookup(Relation rel, BlockNumber runblk, BlockNumber vblock,
+				  XLogRecPtr lsn, const char *frame, Size framelen)
+{
+	PhColdKey	key;
+	PhColdEntry *e;
+	PhColdSlot *sl;
+
+	if (!cold_cache_ready())
+		return NULL;
+	cold_key(&key, rel, runblk, vblock);
+	e = hash_search(cold_hash, &key, HASH_FIND, NULL);
+	if (e == NULL)
+		return NULL;
+	sl = &cold_slots[e->slot];
+	if (sl->lsn != lsn)
+		return NULL;
+	if (lsn == InvalidXLogRecPtr &&
+		(frame == NULL || sl->framelen != framelen ||
+		 memcmp(sl->frame, frame, framelen) != 0))
+		return NULL;
+	sl->ref = true;
+	return sl->image;
+}
+
+/*
+ * cold_cache_store remembers a freshly decompressed image, evicting with
+ * the clock when the cache is full.
  */
 static void
-run_cache_store(Relation rel, BlockNumber runblk, BlockNumber vblock,
-				XLogRecPtr lsn, const char *frame, Size framelen,
-				const char *image)
+cold_cache_store(Relation rel, BlockNumber runblk, BlockNumber vblock,
+				 XLogRecPtr lsn, const char *frame, Size framelen,
+				 const char *image)
 {
-	PhRunCacheEntry *e = &run_cache[run_cache_next];
+	PhColdKey	key;
+	PhColdEntry *e;
+	PhColdSlot *sl;
+	bool		found;
 
-	run_cache_next = (run_cache_next + 1) % PH_RUN_CACHE_SIZE;
-	if (e->frame == NULL)
+	if (!cold_cache_ready())
+		return;
+	cold_key(&key, rel, runblk, vblock);
+	e = hash_search(cold_hash, &key, HASH_FIND, NULL);
+	if (e != NULL)
+		sl = &cold_slots[e->slot];
+	else
 	{
-		e->frame = MemoryContextAlloc(TopMemoryContext, BLCKSZ);
-		e->image = MemoryContextAlloc(TopMemoryContext, BLCKSZ);
+		int			slot;
+
+		if (cold_used < cold_nslots)
+			slot = cold_used++;
+		else
+		{
+			for (;;)
+			{
+				sl = &cold_slots[cold_hand];
+				if (!sl->ref)
+					break;
+				sl->ref = false;
+				cold_hand = (cold_hand + 1) % cold_nslots;
+			}
+			slot = cold_hand;
+			cold_hand = (cold_hand + 1) % cold_nslots;
+			hash_search(cold_hash, &cold_slots[slot].key, HASH_REMOVE, NULL);
+		}
+		e = hash_search(cold_hash, &key, HASH_ENTER, &found);
+		e->slot = slot;
+		sl = &cold_slots[slot];
+		if (sl->image == NULL)
+			sl->image = MemoryContextAlloc(cold_cxt, BLCKSZ);
+		sl->key = key;
+		sl->used = true;
 	}
-	e->valid = true;
-	e->node = rel->rd_node;
-	e->backend = rel->rd_backend;
-	e->runblk = runblk;
-	e->vblock = vblock;
-	e->lsn = lsn;
-	e->framelen = framelen;
-	memcpy(e->frame, frame, framelen);
-	memcpy(e->image, image, BLCKSZ);
+	sl->ref = false;
+	sl->lsn = lsn;
+	if (sl->frame != NULL)
+	{
+		pfree(sl->frame);
+		sl->frame = NULL;
+	}
+	sl->framelen = 0;
+	if (lsn == InvalidXLogRecPtr)
+	{
+		sl->frame = MemoryContextAlloc(cold_cxt, framelen);
+		memcpy(sl->frame, frame, framelen);
+		sl->framelen = framelen;
+	}
+	memcpy(sl->image, image, BLCKSZ);
+}
+
+/*
+ * ph_run_cache_stats: see run.h.
+ */
+void
+ph_run_cache_stats(uint64 *hits, uint64 *misses, int *entries)
+{
+	*hits = cold_hits;
+	*misses = cold_misses;
+	*entries = cold_used;
 }
 
 /*
@@ -257,28 +386,78 @@ ph_run_decode_frame_redo(const char *frame, Size framelen,
 }
 
 /*
- * ph_run_read_vblock: see run.h.
+ * ph_run_read_vblock: see run.h.  The run page stays share-locked while
+ * its frame is decompressed straight out of the buffer (run pages are
+ * immutable; a decode takes ~10 us), which saves copying the frame.  With
+ * a cache hit of a WAL-logged relation only the run page's LSN is read.
  */
 void
 ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
-				   Page dest)
+				   Page dest, bool cache_store)
 {
-	PGAlignedBlock framebuf;
+	Buffer		buf;
+	Page		runpage;
+	const char *frame;
 	Size		framelen;
 	XLogRecPtr	lsn;
-	PhRunCacheEntry *hit;
+	PhFrameStatus st;
+	char		detail[PH_FRAME_DETAIL_LEN];
+	const char *hit;
 
-	ph_run_copy_frame(rel, runblk, vblock, framebuf.data, &framelen, &lsn);
+	buf = ReadBufferExtended(rel, MAIN_FORKNUM, runblk, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	runpage = BufferGetPage(buf);
+	lsn = PageGetLSN(runpage);
 
-	hit = run_cache_lookup(rel, runblk, vblock, lsn, framebuf.data, framelen);
-	if (hit)
+	if (lsn != InvalidXLogRecPtr &&
+		(hit = cold_cache_lookup(rel, runblk, vblock, lsn, NULL, 0)) != NULL)
 	{
-		memcpy(dest, hit->image, BLCKSZ);
+		UnlockReleaseBuffer(buf);
+		memcpy(dest, hit, BLCKSZ);
+		cold_hits++;
 		return;
 	}
-	ph_run_decode_frame(rel, runblk, vblock, framebuf.data, framelen, dest);
-	run_cache_store(rel, runblk, vblock, lsn, framebuf.data, framelen,
-					(const char *) dest);
+
+	st = ph_run_page_find(runpage, vblock, &frame, &framelen, detail);
+	if (st == PH_FRAME_OK || st == PH_FRAME_MISSING)
+	{
+		/* the page header is sane, so the special space can be read */
+		if (PageGetSpecialSize(runpage) != MAXALIGN(sizeof(PhantomSpecial)) ||
+			PhantomPageGetSpecial(runpage)->kind != PH_KIND_RUN)
+		{
+			snprintf(detail, sizeof(detail),
+					 "page has special size %u and is not a run page",
+					 (unsigned) PageGetSpecialSize(runpage));
+			st = PH_FRAME_BAD_RUN_PAGE;
+		}
+	}
+	if (st != PH_FRAME_OK)
+	{
+		UnlockReleaseBuffer(buf);
+		run_corrupt(rel, runblk, vblock, st, detail);
+	}
+
+	if (lsn == InvalidXLogRecPtr &&
+		(hit = cold_cache_lookup(rel, runblk, vblock, lsn, frame, framelen)) != NULL)
+	{
+		UnlockReleaseBuffer(buf);
+		memcpy(dest, hit, BLCKSZ);
+		cold_hits++;
+		return;
+	}
+
+	st = ph_frame_decode(run_dctx_get(), frame, framelen, vblock,
+						 (char *) dest, detail);
+	if (st != PH_FRAME_OK)
+	{
+		UnlockReleaseBuffer(buf);
+		run_corrupt(rel, runblk, vblock, st, detail);
+	}
+	cold_misses++;
+	if (cache_store)
+		cold_cache_store(rel, runblk, vblock, lsn, frame, framelen,
+						 (const char *) dest);
+	UnlockReleaseBuffer(buf);
 }
 
 /*

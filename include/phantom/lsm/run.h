@@ -31,11 +31,17 @@
  * ph_run_read_vblock decompresses the image of vblock from run page runblk
  * into dest (BLCKSZ bytes, the hole zeroed).  A damaged run page or frame
  * raises ERROR with ERRCODE_DATA_CORRUPTED naming the relation and block;
- * it never crashes.  Takes and releases a share lock on the run page; a
- * small per-backend cache of recent images saves repeated decompression.
+ * it never crashes.  Takes and releases a share lock on the run page.
+ * Images come from, and unless cache_store is false (bulk scans, which
+ * would only evict what lookups reuse) go into, the backend's cold-image
+ * cache of phantom.cold_cache_size.
  */
 extern void ph_run_read_vblock(Relation rel, BlockNumber runblk,
-							   BlockNumber vblock, Page dest);
+							   BlockNumber vblock, Page dest,
+							   bool cache_store);
+
+/* counters of the cold-image cache of this backend (hits, misses, images) */
+extern void ph_run_cache_stats(uint64 *hits, uint64 *misses, int *entries);
 
 /*
  * The two halves of ph_run_read_vblock, for thaw (which WAL-logs the

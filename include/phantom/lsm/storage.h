@@ -149,7 +149,11 @@ typedef struct PhPage
 extern BlockNumber ph_nvblocks(Relation rel);
 extern PhMapEntry ph_map_get(Relation rel, BlockNumber vblock);
 extern bool ph_page_open(Relation rel, BlockNumber vblock, PhPage *pg);
-/* as ph_page_open; a hot page is read through strategy (may be NULL) */
+/*
+ * as ph_page_open, for sequential visits (scans, VACUUM): a hot page is
+ * read through strategy (may be NULL) and a cold image is not kept in the
+ * cold-image cache
+ */
 extern bool ph_page_open_strategy(Relation rel, BlockNumber vblock, PhPage *pg,
 								  BufferAccessStrategy strategy);
 extern void ph_page_close(PhPage *pg);
