@@ -51,6 +51,16 @@ SELECT try('SELECT phantom.compact(''part_tbl'')', 'part_tbl');
 -- a relation that does not exist, and one by an unused OID
 SELECT try('SELECT phantom.compact(''no_such_table'')', 'no_such_table');
 SELECT try('SELECT phantom.compact(4000000000::oid)', '4000000000');
+-- the free tail is cut after compaction, but not while this session's own
+-- query still scans the table (its pins and block numbers must stay)
+CREATE TABLE sq (id int, t text) USING phantom;
+INSERT INTO sq SELECT g, 'row ' || g FROM generate_series(1, 20000) g;
+SELECT phantom.compact('sq') > 0 AS compacted, count(*) FROM (SELECT * FROM sq LIMIT 1) s;
+SELECT free_pages > 0 AS tail_kept FROM phantom_internal.storage_info('sq');
+SELECT phantom.compact('sq') >= 0 AS compacted_again;
+SELECT free_pages, physical_pages = 1 + map_pages + run_pages + hot_vblocks AS packed
+  FROM phantom_internal.storage_info('sq');
+SELECT count(*), sum(id) FROM sq;
 -- not allowed to PUBLIC
 CREATE ROLE regress_phantom_nobody;
 GRANT USAGE ON SCHEMA phantom_compact TO regress_phantom_nobody;

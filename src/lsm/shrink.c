@@ -480,6 +480,22 @@ ph_try_shrink(Relation rel, BlockNumber min_gain, int wait_ms)
 	if (ph_shrink_estimate(rel) < Max(min_gain, 1))
 		return 0;
 
+	/*
+	 * Our own backend may still use the relation (phantom.compact() called
+	 * from a query scanning the table, or from a trigger during COPY):
+	 * those scans hold pins and block numbers that a move or the
+	 * truncation would pull away, and our own locks never conflict.  Like
+	 * CheckTableNotInUse, refuse then (silently: the next compaction or
+	 * VACUUM cuts the tail).
+	 */
+	if (rel->rd_refcnt > 1)
+	{
+		ereport(DEBUG1,
+				(errmsg("phantom: \"%s\" is in use by this session, not truncated",
+						RelationGetRelationName(rel))));
+		return 0;
+	}
+
 	/* as lazy_truncate_heap: never wait in the lock queue */
 	while (!ConditionalLockRelation(rel, AccessExclusiveLock))
 	{
