@@ -90,6 +90,49 @@ ref_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* a map page's physical block and its directory index */
+typedef struct PhShrinkMap
+{
+	BlockNumber blk;
+	uint32		idx;
+} PhShrinkMap;
+
+static int
+map_cmp(const void *a, const void *b)
+{
+	BlockNumber x = ((const PhShrinkMap *) a)->blk;
+	BlockNumber y = ((const PhShrinkMap *) b)->blk;
+
+	return (x > y) - (x < y);
+}
+
+/* map_index returns the directory index of map page blk, or -1 */
+static int64
+map_index(const PhShrinkMap *maps, uint32 n, BlockNumber blk)
+{
+	PhShrinkMap key;
+	PhShrinkMap *m;
+
+	key.blk = blk;
+	m = bsearch(&key, maps, n, sizeof(PhShrinkMap), map_cmp);
+	return m ? (int64) m->idx : -1;
+}
+
+/* one bit per physical block: in use */
+#define USED_GET(u, b)	(((u)[(b) >> 3] >> ((b) & 7)) & 1)
+#define USED_SET(u, b)	((u)[(b) >> 3] |= (uint8) (1 << ((b) & 7)))
+
+/* next_hole returns the first block >= *from below end not in use */
+static BlockNumber
+next_hole(const uint8 *used, BlockNumber *from, BlockNumber end)
+{
+	while (*from < end && USED_GET(used, *from))
+		(*from)++;
+	if (*from >= end)
+		return InvalidBlockNumber;
+	return (*from)++;
+}
+
 static void
 shrink_corrupt(Relation rel, BlockNumber vblock, PhMapEntry e, BlockNumber nphys)
 {
@@ -302,13 +345,12 @@ ph_shrink(Relation rel, BlockNumber min_gain)
 	BlockNumber nused = 0;
 	BlockNumber vblock;
 	BlockNumber blk;
-	bool	   *used;
-	uint32	   *mapidx_of;		/* physical block -> map index + 1, or 0 */
+	uint8	   *used;			/* bit per physical block */
+	PhShrinkMap *maps;			/* map pages, sorted by block */
 	PhShrinkRef *refs;
 	int			nrefs = 0;
-	BlockNumber *holes;
-	int			nholes = 0;
-	int			hole = 0;
+	BlockNumber holecur = 0;	/* holes below it are used up */
+	BlockNumber hole;
 	int			r;
 	Buffer		metabuf;
 	PhantomMetaPageData *meta;
@@ -324,30 +366,31 @@ ph_shrink(Relation rel, BlockNumber min_gain)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "phantom shrink",
 								ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(cxt);
-	used = MemoryContextAllocHuge(cxt, nphys * sizeof(bool));
-	memset(used, 0, nphys * sizeof(bool));
-	mapidx_of = MemoryContextAllocHuge(cxt, nphys * sizeof(uint32));
-	memset(mapidx_of, 0, nphys * sizeof(uint32));
+	used = MemoryContextAllocExtended(cxt, nphys / 8 + 1,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 	/* 1. pages in use */
 	meta = PhantomPageGetMeta(BufferGetPage(metabuf));
 	nvblocks = meta->nvblocks;
 	nmappages = Min(meta->nmappages, PH_META_MAX_MAPPAGES);
-	used[PH_METAPAGE_BLKNO] = true;
+	maps = palloc((nmappages + 1) * sizeof(PhShrinkMap));
+	USED_SET(used, PH_METAPAGE_BLKNO);
 	for (uint32 i = 0; i < nmappages; i++)
 	{
 		BlockNumber mb = meta->mappages[i];
 
-		if (mb >= nphys || mb == PH_METAPAGE_BLKNO || used[mb])
+		if (mb >= nphys || mb == PH_METAPAGE_BLKNO || USED_GET(used, mb))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("metapage of phantom relation \"%s\" is corrupted",
 							RelationGetRelationName(rel)),
 					 errdetail("Map page %u at invalid physical block %u.", i, mb)));
-		used[mb] = true;
-		mapidx_of[mb] = i + 1;
+		USED_SET(used, mb);
+		maps[i].blk = mb;
+		maps[i].idx = i;
 	}
 	UnlockReleaseBuffer(metabuf);
+	qsort(maps, nmappages, sizeof(PhShrinkMap), map_cmp);
 
 	for (vblock = 0; vblock < nvblocks; vblock++)
 	{
@@ -356,13 +399,13 @@ ph_shrink(Relation rel, BlockNumber min_gain)
 		CHECK_FOR_INTERRUPTS();
 		if (e == PH_MAP_NONE)
 			continue;
-		if (PhMapBlock(e) >= nphys || mapidx_of[PhMapBlock(e)] != 0 ||
-			PhMapBlock(e) == PH_METAPAGE_BLKNO)
+		if (PhMapBlock(e) >= nphys || PhMapBlock(e) == PH_METAPAGE_BLKNO ||
+			map_index(maps, nmappages, PhMapBlock(e)) >= 0)
 			shrink_corrupt(rel, vblock, e, nphys);
-		used[PhMapBlock(e)] = true;
+		USED_SET(used, PhMapBlock(e));
 	}
 	for (blk = 0; blk < nphys; blk++)
-		if (used[blk])
+		if (USED_GET(used, blk))
 			nused++;
 
 	/* the segment floor, see the file header */
@@ -393,11 +436,6 @@ ph_shrink(Relation rel, BlockNumber min_gain)
 	}
 	qsort(refs, nrefs, sizeof(PhShrinkRef), ref_cmp);
 
-	holes = MemoryContextAllocHuge(cxt, Max(newend, 1) * sizeof(BlockNumber));
-	for (blk = 0; blk < newend; blk++)
-		if (!used[blk])
-			holes[nholes++] = blk;
-
 	/* 2. empty the free list: its pages are holes or get cut off */
 	reset_free_list(rel);
 
@@ -407,34 +445,41 @@ ph_shrink(Relation rel, BlockNumber min_gain)
 	{
 		BlockNumber *vbs;
 		int			nvb = 0;
+		int64		mapidx;
 
-		if (!used[blk])
+		if (!USED_GET(used, blk))
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		if (hole >= nholes)
+		hole = next_hole(used, &holecur, newend);
+		if (!BlockNumberIsValid(hole))
 			elog(ERROR, "phantom shrink of \"%s\": no hole left for block %u",
 				 RelationGetRelationName(rel), blk);
-		if (mapidx_of[blk] != 0)
+		mapidx = map_index(maps, nmappages, blk);
+		if (mapidx >= 0)
 		{
-			move_page(rel, blk, holes[hole++], mapidx_of[blk] - 1, NULL, 0);
+			move_page(rel, blk, hole, (uint32) mapidx, NULL, 0);
 			continue;
 		}
 		while (r < nrefs && refs[r].blk < blk)
 			r++;
-		vbs = palloc((nrefs - r) * sizeof(BlockNumber) + 1);
+		for (int j = r; j < nrefs && refs[j].blk == blk; j++)
+			nvb++;
+		vbs = palloc((nvb + 1) * sizeof(BlockNumber));
+		nvb = 0;
 		while (r < nrefs && refs[r].blk == blk)
 			vbs[nvb++] = refs[r++].vblock;
 		Assert(nvb > 0);
-		move_page(rel, blk, holes[hole++], InvalidBlockNumber, vbs, nvb);
+		move_page(rel, blk, hole, InvalidBlockNumber, vbs, nvb);
 		pfree(vbs);
 	}
 
 	/* holes left below the floor go back on the free list */
-	for (; hole < nholes; hole++)
+	while (BlockNumberIsValid(hole = next_hole(used, &holecur, newend)))
 	{
-		Buffer		buf = ReadBufferExtended(rel, MAIN_FORKNUM, holes[hole],
+		Buffer		buf = ReadBufferExtended(rel, MAIN_FORKNUM, hole,
 											 RBM_ZERO_AND_LOCK, NULL);
 
+		CHECK_FOR_INTERRUPTS();
 		ph_page_free(rel, buf);
 		UnlockReleaseBuffer(buf);
 	}
