@@ -149,6 +149,7 @@ ph_page_open_ext(Relation rel, BlockNumber vblock, PhPage *pg,
 	pg->buf = InvalidBuffer;
 	pg->page = NULL;
 	pg->cold = false;
+	pg->cache_slot = -1;
 	if (!BufferIsValid(mapbuf))
 		return false;
 	if (e == PH_MAP_NONE)
@@ -159,9 +160,8 @@ ph_page_open_ext(Relation rel, BlockNumber vblock, PhPage *pg,
 	if (PhMapIsCold(e))
 	{
 		pg->cold = true;
-		pg->page = (Page) palloc(BLCKSZ);
-		ph_run_read_vblock(rel, PhMapBlock(e), vblock, pg->page,
-						   cache_store);
+		pg->page = ph_run_open_vblock(rel, PhMapBlock(e), vblock,
+									  cache_store, &pg->cache_slot);
 	}
 	else
 	{
@@ -179,10 +179,13 @@ ph_page_close(PhPage *pg)
 {
 	if (BufferIsValid(pg->buf))
 		ReleaseBuffer(pg->buf);
+	else if (pg->page != NULL && pg->cold && pg->cache_slot >= 0)
+		ph_run_release_slot(pg->cache_slot);
 	else if (pg->page != NULL)
 		pfree(pg->page);
 	pg->buf = InvalidBuffer;
 	pg->page = NULL;
+	pg->cache_slot = -1;
 }
 
 /*

@@ -31,6 +31,7 @@
 #include <zstd.h>
 
 #include "access/heapam.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/hsearch.h"
@@ -69,6 +70,7 @@ typedef struct PhColdSlot
 {
 	bool		used;
 	bool		ref;			/* clock reference bit */
+	int			pins;			/* open PhPages pointing at image */
 	PhColdKey	key;
 	XLogRecPtr	lsn;
 	Size		framelen;		/* frame bytes kept only when lsn == 0 */
@@ -84,6 +86,8 @@ static PhColdSlot *cold_slots = NULL;
 static int	cold_nslots = 0;
 static int	cold_used = 0;
 static int	cold_hand = 0;
+static int	cold_npinned = 0;	/* slots with pins > 0 */
+static bool cold_callback_registered = false;
 static uint64 cold_hits = 0;
 static uint64 cold_misses = 0;
 
@@ -156,6 +160,8 @@ cold_cache_ready(void)
 
 	if (want == cold_nslots && cold_hash != NULL)
 		return true;
+	if (cold_npinned > 0)
+		return cold_hash != NULL;	/* resize once nothing points into it */
 	if (cold_cxt != NULL)
 		MemoryContextDelete(cold_cxt);
 	cold_cxt = NULL;
@@ -193,10 +199,11 @@ cold_key(PhColdKey *key, Relation rel, BlockNumber runblk, BlockNumber vblock)
 }
 
 /*
- * cold_cache_lookup returns the cached image of vblock if it still matches
- * the run page (LSN, or frame bytes when the LSN is 0), else NULL.
+ * cold_cache_lookup returns the slot of the cached image of vblock if it
+ * still matches the run page (LSN, or frame bytes when the LSN is 0), else
+ * -1.
  */
-static const char *
+static int
 cold_cache_lookup(Relation rel, BlockNumber runblk, BlockNumber vblock,
 				  XLogRecPtr lsn, const char *frame, Size framelen)
 {
@@ -205,20 +212,20 @@ cold_cache_lookup(Relation rel, BlockNumber runblk, BlockNumber vblock,
 	PhColdSlot *sl;
 
 	if (!cold_cache_ready())
-		return NULL;
+		return -1;
 	cold_key(&key, rel, runblk, vblock);
 	e = hash_search(cold_hash, &key, HASH_FIND, NULL);
 	if (e == NULL)
-		return NULL;
+		return -1;
 	sl = &cold_slots[e->slot];
 	if (sl->lsn != lsn)
-		return NULL;
+		return -1;
 	if (lsn == InvalidXLogRecPtr &&
 		(frame == NULL || sl->framelen != framelen ||
 		 memcmp(sl->frame, frame, framelen) != 0))
-		return NULL;
+		return -1;
 	sl->ref = true;
-	return sl->image;
+	return e->slot;
 }
 
 /*
@@ -240,7 +247,11 @@ cold_cache_store(Relation rel, BlockNumber runblk, BlockNumber vblock,
 	cold_key(&key, rel, runblk, vblock);
 	e = hash_search(cold_hash, &key, HASH_FIND, NULL);
 	if (e != NULL)
+	{
 		sl = &cold_slots[e->slot];
+		if (sl->pins > 0)
+			return;				/* an open page still reads the old image */
+	}
 	else
 	{
 		int			slot;
@@ -249,13 +260,17 @@ cold_cache_store(Relation rel, BlockNumber runblk, BlockNumber vblock,
 			slot = cold_used++;
 		else
 		{
+			int			tries = 0;
+
 			for (;;)
 			{
 				sl = &cold_slots[cold_hand];
-				if (!sl->ref)
+				if (!sl->ref && sl->pins == 0)
 					break;
 				sl->ref = false;
 				cold_hand = (cold_hand + 1) % cold_nslots;
+				if (++tries > 2 * cold_nslots)
+					return;		/* every slot is pinned: do not cache */
 			}
 			slot = cold_hand;
 			cold_hand = (cold_hand + 1) % cold_nslots;
@@ -386,14 +401,73 @@ ph_run_decode_frame_redo(const char *frame, Size framelen,
 }
 
 /*
- * ph_run_read_vblock: see run.h.  The run page stays share-locked while
- * its frame is decompressed straight out of the buffer (run pages are
- * immutable; a decode takes ~10 us), which saves copying the frame.  With
- * a cache hit of a WAL-logged relation only the run page's LSN is read.
+ * cold_xact_callback unpins every slot at the end of a transaction: no
+ * PhPage outlives its transaction, and one left open by an error must not
+ * keep its slot pinned for ever.
+ */
+static void
+cold_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (cold_npinned > 0)
+			{
+				for (int i = 0; i < cold_used; i++)
+					cold_slots[i].pins = 0;
+				cold_npinned = 0;
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/* cold_pin pins a slot and returns its image */
+static Page
+cold_pin(int slot)
+{
+	PhColdSlot *sl = &cold_slots[slot];
+
+	if (!cold_callback_registered)
+	{
+		RegisterXactCallback(cold_xact_callback, NULL);
+		cold_callback_registered = true;
+	}
+	if (sl->pins++ == 0)
+		cold_npinned++;
+	return (Page) sl->image;
+}
+
+/*
+ * ph_run_release_slot: see run.h.
  */
 void
-ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
-				   Page dest, bool cache_store)
+ph_run_release_slot(int slot)
+{
+	PhColdSlot *sl;
+
+	if (slot < 0 || slot >= cold_used)
+		return;
+	sl = &cold_slots[slot];
+	if (sl->pins > 0 && --sl->pins == 0)
+		cold_npinned--;
+}
+
+/*
+ * ph_run_open_vblock: see run.h.  The run page stays share-locked while
+ * its frame is decompressed straight out of the buffer (run pages are
+ * immutable; a decode takes ~10 us), which saves copying the frame.  With
+ * a cache hit of a WAL-logged relation only the run page's LSN is read,
+ * and the image is not copied at all.
+ */
+Page
+ph_run_open_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
+				   bool cache_store, int *slot)
 {
 	Buffer		buf;
 	Page		runpage;
@@ -402,20 +476,22 @@ ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
 	XLogRecPtr	lsn;
 	PhFrameStatus st;
 	char		detail[PH_FRAME_DETAIL_LEN];
-	const char *hit;
+	int			hit;
+	Page		dest;
 
+	*slot = -1;
 	buf = ReadBufferExtended(rel, MAIN_FORKNUM, runblk, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	runpage = BufferGetPage(buf);
 	lsn = PageGetLSN(runpage);
 
 	if (lsn != InvalidXLogRecPtr &&
-		(hit = cold_cache_lookup(rel, runblk, vblock, lsn, NULL, 0)) != NULL)
+		(hit = cold_cache_lookup(rel, runblk, vblock, lsn, NULL, 0)) >= 0)
 	{
 		UnlockReleaseBuffer(buf);
-		memcpy(dest, hit, BLCKSZ);
 		cold_hits++;
-		return;
+		*slot = hit;
+		return cold_pin(hit);
 	}
 
 	st = ph_run_page_find(runpage, vblock, &frame, &framelen, detail);
@@ -438,14 +514,15 @@ ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
 	}
 
 	if (lsn == InvalidXLogRecPtr &&
-		(hit = cold_cache_lookup(rel, runblk, vblock, lsn, frame, framelen)) != NULL)
+		(hit = cold_cache_lookup(rel, runblk, vblock, lsn, frame, framelen)) >= 0)
 	{
 		UnlockReleaseBuffer(buf);
-		memcpy(dest, hit, BLCKSZ);
 		cold_hits++;
-		return;
+		*slot = hit;
+		return cold_pin(hit);
 	}
 
+	dest = (Page) palloc(BLCKSZ);
 	st = ph_frame_decode(run_dctx_get(), frame, framelen, vblock,
 						 (char *) dest, detail);
 	if (st != PH_FRAME_OK)
@@ -458,6 +535,24 @@ ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
 		cold_cache_store(rel, runblk, vblock, lsn, frame, framelen,
 						 (const char *) dest);
 	UnlockReleaseBuffer(buf);
+	return dest;
+}
+
+/*
+ * ph_run_read_vblock: see run.h.
+ */
+void
+ph_run_read_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
+				   Page dest, bool cache_store)
+{
+	int			slot;
+	Page		image = ph_run_open_vblock(rel, runblk, vblock, cache_store, &slot);
+
+	memcpy(dest, image, BLCKSZ);
+	if (slot >= 0)
+		ph_run_release_slot(slot);
+	else
+		pfree(image);
 }
 
 /*

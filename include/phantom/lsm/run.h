@@ -40,6 +40,18 @@ extern void ph_run_read_vblock(Relation rel, BlockNumber runblk,
 							   BlockNumber vblock, Page dest,
 							   bool cache_store);
 
+/*
+ * ph_run_open_vblock returns the image of vblock without copying it when
+ * the cache has it: then *slot is the cache slot, pinned (not evicted)
+ * until ph_run_release_slot(*slot) or the end of the transaction, and the
+ * image must not be written.  Otherwise *slot is -1 and the image is
+ * palloc'd in the current memory context.
+ */
+extern Page ph_run_open_vblock(Relation rel, BlockNumber runblk,
+							   BlockNumber vblock, bool cache_store,
+							   int *slot);
+extern void ph_run_release_slot(int slot);
+
 /* counters of the cold-image cache of this backend (hits, misses, images) */
 extern void ph_run_cache_stats(uint64 *hits, uint64 *misses, int *entries);
 

@@ -134,8 +134,10 @@ typedef struct PhantomMetaPageData
 /*
  * A vblock opened for reading.  Hot: buf is pinned (not locked) and page is
  * BufferGetPage(buf); the caller locks buf to read it.  Cold: buf is
- * InvalidBuffer and page is a palloc'd, read-only decompressed image (in
- * the memory context current at ph_page_open) that needs no lock.
+ * InvalidBuffer and page is a read-only decompressed image that needs no
+ * lock: either a slot of the backend's cold-image cache, pinned until
+ * ph_page_close (or the end of the transaction), or palloc'd in the memory
+ * context current at ph_page_open.  Never write to it.
  */
 typedef struct PhPage
 {
@@ -143,6 +145,9 @@ typedef struct PhPage
 	Buffer		buf;
 	Page		page;
 	bool		cold;
+	int			cache_slot;		/* cold: pinned slot of the cold-image cache
+								 * that page points into, or -1 (page is
+								 * palloc'd) */
 } PhPage;
 
 /* src/lsm/meta.c, src/lsm/blockmap.c */
