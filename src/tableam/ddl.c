@@ -263,7 +263,7 @@ ph_cluster_relink(PhClusterState *cs)
 		chg.xmax = HeapTupleHeaderGetRawXmax(h);
 		chg.cid = HeapTupleHeaderGetRawCommandId(h);
 		chg.ctid = e->newtid;
-		ph_wal_set_headers(cs->NewHeap, buf, vblock, &chg, 1, false);
+		ph_wal_set_headers(cs->NewHeap, buf, vblock, &chg, 1, false, NULL);
 		UnlockReleaseBuffer(buf);
 	}
 }
@@ -322,7 +322,7 @@ ph_cluster_write(PhClusterState *cs, HeapTuple tuple)
 	toasted->t_tableOid = RelationGetRelid(NewHeap);
 	buf = ph_get_insert_buffer(NewHeap, toasted->t_len, InvalidBuffer,
 							   cs->bistate, &vblock);
-	ph_wal_insert(NewHeap, buf, vblock, toasted, 0);
+	ph_wal_insert(NewHeap, buf, vblock, toasted, PH_INSERT_NO_LOGICAL);
 	UnlockReleaseBuffer(buf);
 
 	copy->t_self = toasted->t_self;

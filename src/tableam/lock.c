@@ -82,7 +82,8 @@ write_lock(Relation rel, Buffer buf, BlockNumber vblock, HeapTuple tuple,
 	 * An all-frozen page would let VACUUM skip the xid/multi we write;
 	 * the WAL primitive clears the page's VM bits when asked.
 	 */
-	ph_wal_set_headers(rel, buf, vblock, &chg, 1, PageIsAllVisible(page));
+	ph_wal_set_headers(rel, buf, vblock, &chg, 1, PageIsAllVisible(page),
+					   NULL);
 }
 
 /*

@@ -48,6 +48,8 @@
 #include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/catalog.h"
 #include "catalog/pg_class.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -66,6 +68,7 @@
 #include "phantom/mvcc/xmax.h"
 #include "phantom/tableam/modify.h"
 #include "phantom/tableam/tableam.h"
+#include "phantom/wal/records.h"
 #include "phantom/wal/wal.h"
 
 /* ----------------------------------------------------------------
@@ -224,6 +227,7 @@ phantom_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	HeapTupleData tp;
 	HeapTupleHeaderData work;
 	PhHeaderChange chg;
+	PhLogicalInfo li = {0, NULL, false};
 
 	buf = ph_page_open_for_write(rel, vblock);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
@@ -247,7 +251,8 @@ phantom_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 				 vblock, offnum);
 		work.t_ctid = tid;
 		ph_header_change_from(&work, offnum, &chg);
-		ph_wal_set_headers(rel, buf, vblock, &chg, 1, false);
+		li.kind = XLPH_LOG_CONFIRM;
+		ph_wal_set_headers(rel, buf, vblock, &chg, 1, false, &li);
 		UnlockReleaseBuffer(buf);
 		return;
 	}
@@ -268,7 +273,8 @@ phantom_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	HeapTupleHeaderSetXmin(&work, InvalidTransactionId);
 	work.t_ctid = tid;
 	ph_header_change_from(&work, offnum, &chg);
-	ph_wal_set_headers(rel, buf, vblock, &chg, 1, false);
+	li.kind = XLPH_LOG_SUPER_DELETE;
+	ph_wal_set_headers(rel, buf, vblock, &chg, 1, false, &li);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 	/* TOAST rows inserted with the tuple go too (still pinned: stable) */
@@ -358,7 +364,8 @@ phantom_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 		}
 
 		ph_wal_multi_insert(rel, buf, vblock, batch, nthis,
-							wal_insert_flags(options & ~HEAP_INSERT_SPECULATIVE));
+							wal_insert_flags(options & ~HEAP_INSERT_SPECULATIVE) |
+							(done + nthis == ntuples ? PH_INSERT_LAST_IN_MULTI : 0));
 		if (all_frozen_set)
 			ph_wal_set_visible(rel, buf, vblock, InvalidTransactionId,
 							   VISIBILITYMAP_ALL_VISIBLE |
@@ -425,6 +432,7 @@ phantom_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 	HeapTupleData tp;
 	HeapTupleHeaderData work;
 	PhHeaderChange chg;
+	PhLogicalInfo li;
 	bool		have_tuple_lock = false;
 	bool		iscombo;
 	TransactionId new_xmax;
@@ -554,9 +562,15 @@ retry:
 		HeapTupleHeaderSetMovedPartitions(&work);
 	ph_header_change_from(&work, offnum, &chg);
 
+	/* logical decoding: the old row's replica identity, as heap logs it */
+	li.kind = XLPH_LOG_DELETE;
+	li.oldkey = ph_replica_identity(rel, &tp, true, &li.oldfull);
+
 	PageSetPrunable(page, xid);
-	ph_wal_set_headers(rel, buf, vblock, &chg, 1, true);
+	ph_wal_set_headers(rel, buf, vblock, &chg, 1, true, &li);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	if (li.oldkey != NULL && li.oldkey != &tp)
+		heap_freetuple(li.oldkey);
 
 	/* out-of-line values die with the row (tuple still pinned) */
 	if (rel_uses_toast(rel) && HeapTupleHasExternal(&tp))
@@ -621,6 +635,35 @@ modified_columns(Relation rel, Bitmapset *interesting, HeapTuple oldtup,
 }
 
 /*
+ * Is a replica identity column of the old version stored out of line?
+ * Then an UPDATE logs the old key even if the key did not change (heap's
+ * rule): the new tuple only points at the value, which decoding cannot
+ * look up once the old version is gone.
+ */
+static bool
+identity_external(Relation rel, Bitmapset *id_attrs, HeapTuple oldtup)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			idx = -1;
+
+	if (!RelationIsLogicallyLogged(rel) || !HeapTupleHasExternal(oldtup))
+		return false;
+	while ((idx = bms_next_member(id_attrs, idx)) >= 0)
+	{
+		AttrNumber	attnum = idx + FirstLowInvalidHeapAttributeNumber;
+		Datum		v;
+		bool		isnull;
+
+		if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->attlen != -1)
+			continue;
+		v = heap_getattr(oldtup, attnum, desc, &isnull);
+		if (!isnull && VARATT_IS_EXTERNAL(DatumGetPointer(v)))
+			return true;
+	}
+	return false;
+}
+
+/*
  * The update proper.  newtup is the caller's tuple; on success its t_self
  * is the new version's TID and *hot says whether it was a HOT update.
  */
@@ -646,6 +689,8 @@ update_internal(Relation rel, ItemPointer otid, HeapTuple newtup,
 	HeapTuple	heaptup;
 	HeapTupleHeaderData work;
 	PhHeaderChange chg;
+	PhLogicalInfo li;
+	Bitmapset  *id_attrs;
 	MultiXactStatus mxact_status;
 	bool		key_intact;
 	bool		have_tuple_lock = false;
@@ -673,7 +718,9 @@ update_internal(Relation rel, ItemPointer otid, HeapTuple newtup,
 	/* copies, safe against relcache flushes while we work */
 	hot_attrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
 	key_attrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+	id_attrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
 	interesting = bms_union(hot_attrs, key_attrs);
+	interesting = bms_add_members(interesting, id_attrs);
 
 	buffer = ph_page_open_for_write(rel, oldvblock);
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
@@ -819,6 +866,7 @@ retry:
 			ph_release_tuplock(rel, &oldtup.t_self, *lockmode);
 		bms_free(hot_attrs);
 		bms_free(key_attrs);
+		bms_free(id_attrs);
 		bms_free(interesting);
 		bms_free(modified);
 		return result;
@@ -907,7 +955,7 @@ retry:
 		work.t_ctid = oldtup.t_self;
 		ph_header_change_from(&work, offnum, &chg);
 		ph_wal_set_headers(rel, buffer, oldvblock, &chg, 1,
-						   PageIsAllVisible(page));
+						   PageIsAllVisible(page), NULL);
 		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 
 		if (need_toast)
@@ -985,7 +1033,20 @@ retry:
 	work.t_ctid = oldtup.t_self;
 	ph_header_change_from(&work, offnum, &chg);
 
-	ph_wal_update(rel, buffer, oldvblock, &chg, newbuf, newvblock, heaptup);
+	/*
+	 * Logical decoding: the old replica identity when a key column changed
+	 * or is stored out of line (heap's rule), or the whole old row.
+	 */
+	li.kind = 0;
+	li.oldkey = ph_replica_identity(rel, &oldtup,
+									bms_overlap(modified, id_attrs) ||
+									identity_external(rel, id_attrs, &oldtup),
+									&li.oldfull);
+
+	ph_wal_update(rel, buffer, oldvblock, &chg, newbuf, newvblock, heaptup,
+				  &li);
+	if (li.oldkey != NULL && li.oldkey != &oldtup)
+		heap_freetuple(li.oldkey);
 
 	if (newbuf != buffer)
 		UnlockReleaseBuffer(newbuf);
@@ -1005,6 +1066,7 @@ retry:
 
 	bms_free(hot_attrs);
 	bms_free(key_attrs);
+	bms_free(id_attrs);
 	bms_free(interesting);
 	bms_free(modified);
 

@@ -27,7 +27,9 @@
 #include "access/htup_details.h"
 #include "access/visibilitymap.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "access/xloginsert.h"
+#include "catalog/catalog.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
@@ -189,6 +191,60 @@ ph_check_room(Relation rel, Page page, BlockNumber vblock, Size need)
 }
 
 /*
+ * WAL image of the logical-decoding trailer of a row record (xl_ph_logical
+ * and the optional old row, see records.h).
+ */
+typedef struct PhLogicalWal
+{
+	xl_ph_logical hdr;
+	xl_ph_tuple oldhdr;
+	HeapTuple	old;
+} PhLogicalWal;
+
+/*
+ * ph_logical_prepare fills w for a row record of rel, or returns false
+ * when nothing is to be logged for decoding: wal_level below logical, or
+ * a relation logical decoding does not see (catalogs, unlogged tables).
+ * Call before changing the page: the old row is read as it is now.
+ */
+static bool
+ph_logical_prepare(Relation rel, uint8 lflags, const PhLogicalInfo *li,
+				   PhLogicalWal *w)
+{
+	if (!RelationIsLogicallyLogged(rel))
+		return false;
+	w->hdr.lflags = lflags;
+	w->old = NULL;
+	if (li != NULL)
+	{
+		w->hdr.lflags |= li->kind;
+		if (li->oldkey != NULL)
+		{
+			w->old = li->oldkey;
+			w->hdr.lflags |= li->oldfull ? XLPH_LOG_OLD_TUPLE : XLPH_LOG_OLD_KEY;
+			w->oldhdr.t_infomask2 = li->oldkey->t_data->t_infomask2;
+			w->oldhdr.t_infomask = li->oldkey->t_data->t_infomask;
+			w->oldhdr.t_hoff = li->oldkey->t_data->t_hoff;
+			w->oldhdr.flags = 0;
+		}
+	}
+	return true;
+}
+
+/* ph_logical_register appends the trailer to the record's main data */
+static void
+ph_logical_register(PhLogicalWal *w)
+{
+	XLogRegisterData((char *) &w->hdr, SizeOfPhLogical);
+	if (w->old != NULL)
+	{
+		XLogRegisterData((char *) &w->oldhdr, SizeOfPhTuple);
+		XLogRegisterData((char *) w->old->t_data + SizeofHeapTupleHeader,
+						 w->old->t_len - SizeofHeapTupleHeader);
+	}
+}
+
+/*
  * ph_wal_insert: see wal.h.
  */
 OffsetNumber
@@ -219,19 +275,29 @@ ph_wal_insert(Relation rel, Buffer buf, BlockNumber vblock, HeapTuple tup,
 	{
 		xl_ph_insert xlrec;
 		PhTupleWal	w;
+		PhLogicalWal lw;
 		XLogRecPtr	recptr;
 		bool		init = (off == FirstOffsetNumber &&
 							PageGetMaxOffsetNumber(page) == FirstOffsetNumber);
+		bool		logical;
 
+		logical = !(flags & PH_INSERT_NO_LOGICAL) &&
+			ph_logical_prepare(rel, (flags & PH_INSERT_SPECULATIVE) ?
+							   XLPH_LOG_SPECULATIVE : 0, NULL, &lw);
 		xlrec.vblock = vblock;
 		xlrec.offnum = off;
-		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) | (vmclear ? XLPH_VM_CLEARED : 0);
+		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) |
+			(vmclear ? XLPH_VM_CLEARED : 0) |
+			(logical ? XLPH_LOGICAL : 0);
 		ph_tuple_wal_prepare(item, vblock, off, &w);
 
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhInsert);
+		if (logical)
+			ph_logical_register(&lw);
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD |
-						   (init ? REGBUF_WILL_INIT : 0));
+						   (init ? REGBUF_WILL_INIT : 0) |
+						   (logical ? REGBUF_KEEP_DATA : 0));
 		ph_tuple_wal_register(0, &w, item, tup->t_len);
 		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_INSERT);
 		PageSetLSN(page, recptr);
@@ -306,13 +372,19 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 	if (RelationNeedsWAL(rel))
 	{
 		xl_ph_multi_insert xlrec;
+		PhLogicalWal lw;
 		XLogRecPtr	recptr;
+		bool		logical;
 
+		logical = !(flags & PH_INSERT_NO_LOGICAL) &&
+			ph_logical_prepare(rel, (flags & PH_INSERT_LAST_IN_MULTI) ?
+							   XLPH_LOG_LAST_IN_MULTI : 0, NULL, &lw);
 		xlrec.vblock = vblock;
 		xlrec.ntuples = ntuples;
 		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) |
 			(vmclear ? XLPH_VM_CLEARED : 0) |
-			(frozen_set ? XLPH_ALL_FROZEN_SET : 0);
+			(frozen_set ? XLPH_ALL_FROZEN_SET : 0) |
+			(logical ? XLPH_LOGICAL : 0);
 
 		/* one packed image: offnum, t_len, xl_ph_tuple, extras, body */
 		p = img;
@@ -340,8 +412,11 @@ ph_wal_multi_insert(Relation rel, Buffer buf, BlockNumber vblock,
 
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhMultiInsert);
+		if (logical)
+			ph_logical_register(&lw);
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD |
-						   (init ? REGBUF_WILL_INIT : 0));
+						   (init ? REGBUF_WILL_INIT : 0) |
+						   (logical ? REGBUF_KEEP_DATA : 0));
 		XLogRegisterBufData(0, img, p - img);
 		if (frozen_set)
 			XLogRegisterBuffer(1, vmbuf, 0);
@@ -425,7 +500,8 @@ ph_hdr_encode(Page page, const PhHeaderChange *c, bool with_ctid, char *out)
  */
 void
 ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
-				   const PhHeaderChange *changes, int n, bool clear_vm)
+				   const PhHeaderChange *changes, int n, bool clear_vm,
+				   const PhLogicalInfo *li)
 {
 	Page		page = BufferGetPage(buf);
 	Buffer		vmbuf = InvalidBuffer;
@@ -434,8 +510,13 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 	bool		prunable = false;
 	char	   *img;
 	Size		imglen = 0;
+	PhLogicalWal lw;
+	bool		logical;
 	int			i;
 
+	/* a row-level meaning is given for one tuple only */
+	Assert(li == NULL || n == 1);
+	logical = li != NULL && ph_logical_prepare(rel, 0, li, &lw);
 	for (i = 0; i < n; i++)
 	{
 		ph_check_offset(rel, page, vblock, changes[i].offnum);
@@ -473,9 +554,12 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 		xlrec.vblock = vblock;
 		xlrec.nchanges = n;
 		xlrec.flags = (vmclear ? XLPH_VM_CLEARED : 0) |
-			(prunable ? XLPH_SET_PRUNABLE : 0);
+			(prunable ? XLPH_SET_PRUNABLE : 0) |
+			(logical ? XLPH_LOGICAL : 0);
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhSetHeaders);
+		if (logical)
+			ph_logical_register(&lw);
 		XLogRegisterBuffer(0, buf, REGBUF_STANDARD);
 		XLogRegisterBufData(0, img, imglen);
 		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SET_HEADERS);
@@ -495,7 +579,8 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 void
 ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 			  const PhHeaderChange *oldhdr, Buffer newbuf,
-			  BlockNumber newvblock, HeapTuple newtup)
+			  BlockNumber newvblock, HeapTuple newtup,
+			  const PhLogicalInfo *li)
 {
 	Page		oldpage = BufferGetPage(oldbuf);
 	Page		newpage = BufferGetPage(newbuf);
@@ -510,8 +595,11 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 	HeapTupleHeader newitem;
 	char		oldimg[PH_HDR_MAX_IMAGE];
 	Size		oldimglen;
+	PhLogicalWal lw;
+	bool		logical;
 
 	Assert(samepage == (oldvblock == newvblock));
+	logical = li != NULL && ph_logical_prepare(rel, 0, li, &lw);
 	ph_check_offset(rel, oldpage, oldvblock, oldhdr->offnum);
 	ph_check_room(rel, newpage, newvblock, MAXALIGN(newtup->t_len));
 	if (oldclear)
@@ -558,9 +646,11 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 		xlrec.flags = (init ? XLPH_INIT_PAGE : 0) |
 			(newclear ? XLPH_VM_CLEARED : 0) |
 			(oldclear ? XLPH_OLD_VM_CLEARED : 0) |
-			(TransactionIdIsValid(prune_xid) ? XLPH_SET_PRUNABLE : 0);
+			(TransactionIdIsValid(prune_xid) ? XLPH_SET_PRUNABLE : 0) |
+			(logical ? XLPH_LOGICAL : 0);
 		ph_tuple_wal_prepare(newitem, newvblock, newoff, &w);
-		if (samepage)
+		/* decoding needs the whole new tuple, as heap logs it then */
+		if (samepage && !logical)
 			ph_tuple_wal_share(&w, newitem, newtup->t_len, olditem,
 							   ItemIdGetLength(PageGetItemId(oldpage,
 															 oldhdr->offnum)));
@@ -568,8 +658,11 @@ ph_wal_update(Relation rel, Buffer oldbuf, BlockNumber oldvblock,
 		XLogBeginInsert();
 		XLogRegisterData((char *) &xlrec, SizeOfPhUpdate);
 		XLogRegisterData(oldimg, oldimglen);
+		if (logical)
+			ph_logical_register(&lw);
 		XLogRegisterBuffer(0, newbuf, REGBUF_STANDARD |
-						   (init ? REGBUF_WILL_INIT : 0));
+						   (init ? REGBUF_WILL_INIT : 0) |
+						   (logical ? REGBUF_KEEP_DATA : 0));
 		if (!samepage)
 			XLogRegisterBuffer(1, oldbuf, REGBUF_STANDARD);
 		ph_tuple_wal_register(0, &w, newitem, newtup->t_len);

@@ -41,7 +41,7 @@ typedef union PhRedoTuple
 } PhRedoTuple;
 
 /* ph_tuple_extras: bytes of optional fields announced by flags */
-static Size
+Size
 ph_tuple_extras(uint8 flags)
 {
 	Size		n = 0;

@@ -27,7 +27,7 @@ static RmgrData phantom_rmgr = {
 	.rm_startup = NULL,
 	.rm_cleanup = NULL,
 	.rm_mask = phantom_mask,
-	.rm_decode = NULL,
+	.rm_decode = phantom_decode,
 };
 
 /*

@@ -56,6 +56,39 @@ extern const char *ph_hdr_decode(const char *p, const char *end,
 #define XLPH_ALL_FROZEN_SET		0x20	/* multi-insert (COPY FREEZE): page and
 										 * VM (block 1) set all-visible and
 										 * all-frozen */
+#define XLPH_LOGICAL			0x40	/* an xl_ph_logical ends the main data
+										 * (see below) */
+
+/*
+ * What logical decoding needs (src/wal/decode.c), written only at
+ * wal_level = logical for a logically logged relation, so that WAL at
+ * wal_level = replica is unchanged.  A row record with XLPH_LOGICAL ends
+ * its main data with this byte, then (XLPH_LOG_OLD_KEY/OLD_TUPLE) the old
+ * row's replica identity as an xl_ph_tuple with no extras plus the tuple
+ * from offsetof(HeapTupleHeaderData, t_bits) on, up to the end of the main
+ * data.  Block 0 data is then kept even when a full-page image is taken
+ * (REGBUF_KEEP_DATA), and an UPDATE's new tuple image is complete (no
+ * shared prefix/suffix).  A row record without XLPH_LOGICAL decodes to
+ * nothing, as do all other records.
+ */
+typedef struct xl_ph_logical
+{
+	uint8		lflags;			/* XLPH_LOG_* */
+} xl_ph_logical;
+
+#define SizeOfPhLogical			sizeof(uint8)
+#define XLPH_LOG_SPECULATIVE	0x01	/* INSERT: speculative (ON CONFLICT) */
+#define XLPH_LOG_LAST_IN_MULTI	0x02	/* MULTI_INSERT: last record of one
+										 * multi_insert call (TOAST state may
+										 * be dropped after its last tuple) */
+#define XLPH_LOG_DELETE			0x04	/* SET_HEADERS: the row is deleted */
+#define XLPH_LOG_CONFIRM		0x08	/* SET_HEADERS: speculative insertion
+										 * confirmed */
+#define XLPH_LOG_SUPER_DELETE	0x10	/* SET_HEADERS: speculative insertion
+										 * killed */
+#define XLPH_LOG_OLD_KEY		0x20	/* old replica identity key follows */
+#define XLPH_LOG_OLD_TUPLE		0x40	/* whole old row follows (REPLICA
+										 * IDENTITY FULL) */
 
 /*
  * Tuple image in WAL: this fixed part, then the optional xids named by
@@ -83,6 +116,9 @@ typedef struct xl_ph_tuple
 										 * with the old version (same-page
 										 * update), not logged */
 #define XLPH_TUP_SUFFIX			0x10	/* uint16: trailing bytes, likewise */
+
+/* src/wal/redo.c: bytes of the optional fields announced by xl_ph_tuple.flags */
+extern Size ph_tuple_extras(uint8 flags);
 
 /* XLOG_PH_NEW_VBLOCK: block 0 data page (init), 1 map page, 2 metapage */
 typedef struct xl_ph_new_vblock

@@ -36,6 +36,23 @@
 /* ph_wal_insert / ph_wal_multi_insert flags */
 #define PH_INSERT_SPECULATIVE	0x01	/* tuple carries a speculative token */
 #define PH_INSERT_FROZEN		0x02	/* COPY FREEZE: tuples are frozen */
+#define PH_INSERT_LAST_IN_MULTI	0x04	/* multi-insert: last page of the call */
+#define PH_INSERT_NO_LOGICAL	0x08	/* not a row change logical decoding
+										 * should see (CLUSTER's copy) */
+
+/*
+ * Row-level meaning of a header change or update for logical decoding
+ * (see xl_ph_logical in records.h).  Passed by the callers that change
+ * rows; written only when RelationIsLogicallyLogged.  oldkey is the old
+ * row's replica identity (ph_replica_identity) or NULL.
+ */
+typedef struct PhLogicalInfo
+{
+	uint8		kind;			/* XLPH_LOG_DELETE, XLPH_LOG_CONFIRM,
+								 * XLPH_LOG_SUPER_DELETE, or 0 (update) */
+	HeapTuple	oldkey;
+	bool		oldfull;		/* oldkey is the whole row (IDENTITY FULL) */
+} PhLogicalInfo;
 
 /*
  * ph_wal_insert puts tup on the page (PageAddItem at the next free offset),
@@ -75,7 +92,7 @@ typedef struct PhHeaderChange
  */
 extern void ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 							   const PhHeaderChange *changes, int n,
-							   bool clear_vm);
+							   bool clear_vm, const PhLogicalInfo *li);
 
 /*
  * ph_wal_update: one record for an UPDATE: the old tuple's new header on
@@ -88,7 +105,18 @@ extern void ph_wal_update(Relation rel,
 						  Buffer oldbuf, BlockNumber oldvblock,
 						  const PhHeaderChange *oldhdr,
 						  Buffer newbuf, BlockNumber newvblock,
-						  HeapTuple newtup);
+						  HeapTuple newtup, const PhLogicalInfo *li);
+
+/*
+ * ph_replica_identity returns what an UPDATE (key_required: a replica
+ * identity column changed or is stored out of line) or DELETE
+ * (key_required = true) of tp must log as the old row for logical
+ * decoding, as heap does: NULL if nothing, the key columns (others null)
+ * or, for REPLICA IDENTITY FULL, the whole row; external values are
+ * fetched inline.  May return tp itself; *full tells FULL.
+ */
+extern HeapTuple ph_replica_identity(Relation rel, HeapTuple tp,
+									 bool key_required, bool *full);
 
 /*
  * ph_wal_prune applies heap_page_prune_execute()'s arrays to the page and
@@ -124,5 +152,9 @@ extern void phantom_redo(XLogReaderState *record);
 extern void phantom_desc(StringInfo buf, XLogReaderState *record);
 extern const char *phantom_identify(uint8 info);
 extern void phantom_mask(char *pagedata, BlockNumber blkno);
+struct LogicalDecodingContext;
+struct XLogRecordBuffer;
+extern void phantom_decode(struct LogicalDecodingContext *ctx,
+						   struct XLogRecordBuffer *buf);
 
 #endif							/* PHANTOM_WAL_WAL_H */
