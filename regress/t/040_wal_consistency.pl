@@ -90,6 +90,10 @@ if (test_am() eq 'phantom')
 		 WHERE resource_manager = 'phantom' AND record_type = 'THAW'}),
 		'>', 0, 'the workload thawed cold vblocks (checked on replay)');
 }
+is($primary->safe_psql('postgres', qq{
+	SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
+	 WHERE resource_manager = 'phantom' AND description LIKE '%logical%'}), '0',
+	'at wal_level = replica no record carries logical-decoding data');
 
 compare_nodes($primary, $standby, 'postgres',
 	q{SELECT count(*), sum(id), sum(n), md5(string_agg(id || ':' || n || ':' || v, ',' ORDER BY id)) FROM w},

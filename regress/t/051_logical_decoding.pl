@@ -25,10 +25,20 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PhantomTest;
 
+# a streaming standby checks every replayed record of the AM under test
+# against page images (the logical-decoding data must not disturb redo)
+my $rmgrs = test_am() eq 'phantom' ? 'phantom' : 'heap,heap2';
 my $node = phantom_node('pub', allows_streaming => 'logical',
-	conf => "logical_decoding_work_mem = '64kB'\nmax_replication_slots = 10\n");
+	conf => "logical_decoding_work_mem = '64kB'\nmax_replication_slots = 10\nwal_keep_size = '1GB'\n"
+	  . "wal_consistency_checking = '$rmgrs'\n");
 $node->start;
 create_phantom($node);
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_walinspect');
+my $start_lsn = $node->lsn('insert');
+$node->backup('b1');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'b1', has_streaming => 1);
+$standby->start;
 $node->safe_psql('postgres', 'CREATE DATABASE other');
 create_phantom($node, 'other');
 
@@ -218,6 +228,25 @@ ok(!(grep { /S\.x: INSERT: id\[integer\]:300 / } @heap_local)
 	'only-local filters out the change with an origin (its whole transaction)')
   or diag scalar(@heap_local) . ' lines with only-local, ' . scalar(@heap) . ' without';
 is_deeply(\@am_local, \@heap_local, 'the only-local stream equals heap\'s');
+
+# the records carry their decoding data (pg_walinspect shows "logical")
+# and replay consistently on the standby
+if (test_am() eq 'phantom')
+{
+	is($node->safe_psql('postgres', qq{
+		SELECT string_agg(DISTINCT record_type, ',' ORDER BY record_type)
+		  FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
+		 WHERE resource_manager = 'phantom' AND description LIKE '%logical%'}),
+		'INSERT,MULTI_INSERT,SET_HEADERS,UPDATE',
+		'insert, multi-insert, header-change and update records say "logical"');
+}
+$node->wait_for_catchup($standby);
+compare_nodes($node, $standby, 'postgres',
+	map { "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t::text)) FROM $_ t" }
+	  qw(a.x a.f a.u a.c h.x h.c));
+ok(!$standby->log_contains('inconsistent page found'),
+	'no inconsistent page found during replay');
+$standby->stop;
 
 # ---- logical replication round trip ----
 $node->safe_psql('postgres', "SELECT pg_drop_replication_slot('s')");

@@ -93,6 +93,35 @@ desc_flags(StringInfo buf, uint8 flags)
 }
 
 /*
+ * desc_logical: the logical-decoding trailer at p (records.h), if the
+ * record has one; end is the end of the main data.
+ */
+static void
+desc_logical(StringInfo buf, uint8 flags, const char *p, const char *end)
+{
+	xl_ph_logical lg;
+
+	if (!(flags & XLPH_LOGICAL) || p + SizeOfPhLogical > end)
+		return;
+	memcpy(&lg, p, SizeOfPhLogical);
+	appendStringInfoString(buf, " logical");
+	if (lg.lflags & XLPH_LOG_SPECULATIVE)
+		appendStringInfoString(buf, " speculative");
+	if (lg.lflags & XLPH_LOG_LAST_IN_MULTI)
+		appendStringInfoString(buf, " last_in_multi");
+	if (lg.lflags & XLPH_LOG_DELETE)
+		appendStringInfoString(buf, " delete");
+	if (lg.lflags & XLPH_LOG_CONFIRM)
+		appendStringInfoString(buf, " confirm");
+	if (lg.lflags & XLPH_LOG_SUPER_DELETE)
+		appendStringInfoString(buf, " super_delete");
+	if (lg.lflags & (XLPH_LOG_OLD_KEY | XLPH_LOG_OLD_TUPLE))
+		appendStringInfo(buf, " %s (%d bytes)",
+						 (lg.lflags & XLPH_LOG_OLD_TUPLE) ? "old_tuple" : "old_key",
+						 (int) (end - p - SizeOfPhLogical));
+}
+
+/*
  * phantom_desc: the fields of a record in words.  Block references
  * (relation, fork, physical block) are printed by pg_waldump itself.
  */
@@ -100,6 +129,7 @@ void
 phantom_desc(StringInfo buf, XLogReaderState *record)
 {
 	char	   *rec = XLogRecGetData(record);
+	char	   *end = rec + XLogRecGetDataLen(record);
 	uint8		info = XLogRecGetInfo(record) & XLR_RMGR_INFO_MASK;
 
 	switch (info)
@@ -126,6 +156,7 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				memcpy(&xl, rec, SizeOfPhInsert);
 				appendStringInfo(buf, "tid (%u,%u)", xl.vblock, xl.offnum);
 				desc_flags(buf, xl.flags);
+				desc_logical(buf, xl.flags, rec + SizeOfPhInsert, end);
 				break;
 			}
 		case XLOG_PH_MULTI_INSERT:
@@ -135,6 +166,7 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				memcpy(&xl, rec, SizeOfPhMultiInsert);
 				appendStringInfo(buf, "vblock %u ntuples %u", xl.vblock, xl.ntuples);
 				desc_flags(buf, xl.flags);
+				desc_logical(buf, xl.flags, rec + SizeOfPhMultiInsert, end);
 				break;
 			}
 		case XLOG_PH_SET_HEADERS:
@@ -145,6 +177,7 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				appendStringInfo(buf, "vblock %u nchanges %u",
 								 xl.vblock, xl.nchanges);
 				desc_flags(buf, xl.flags);
+				desc_logical(buf, xl.flags, rec + SizeOfPhSetHeaders, end);
 				break;
 			}
 		case XLOG_PH_UPDATE:
@@ -152,16 +185,18 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 				xl_ph_update xl;
 				PhHeaderChange old;
 				uint8		oldflags;
+				const char *trailer;
 
 				memset(&old, 0, sizeof(old));
 				memcpy(&xl, rec, SizeOfPhUpdate);
-				ph_hdr_decode(rec + SizeOfPhUpdate,
-							  rec + XLogRecGetDataLen(record), &old, &oldflags);
+				trailer = ph_hdr_decode(rec + SizeOfPhUpdate, end, &old,
+										&oldflags);
 				appendStringInfo(buf, "old (%u,%u) xmax %u infomask 0x%04x infomask2 0x%04x new (%u,%u)",
 								 xl.oldvblock, old.offnum, old.xmax,
 								 old.infomask, old.infomask2,
 								 xl.newvblock, xl.newoff);
 				desc_flags(buf, xl.flags);
+				desc_logical(buf, xl.flags, trailer, end);
 				break;
 			}
 		case XLOG_PH_PRUNE:
