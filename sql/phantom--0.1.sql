@@ -23,7 +23,7 @@ COMMENT ON ACCESS METHOD phantom IS
 CREATE FUNCTION phantom.compact(rel regclass)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'phantom_compact'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION phantom.compact(regclass) IS
 'moves the settled hot pages of a phantom table into compressed cold runs; returns the number of pages moved';
 REVOKE ALL ON FUNCTION phantom.compact(regclass) FROM PUBLIC;
@@ -34,7 +34,7 @@ CREATE FUNCTION phantom_internal.storage_info(rel regclass,
 	OUT physical_pages bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'phantom_storage_info'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION phantom_internal.storage_info(regclass) IS
 'physical state of a phantom table: virtual blocks hot and cold, run, map and free pages, pages in the main fork';
 REVOKE ALL ON FUNCTION phantom_internal.storage_info(regclass) FROM PUBLIC;
@@ -136,7 +136,7 @@ CREATE FUNCTION phantom_internal.table_stats(rel regclass,
 	OUT compression_ratio double precision, OUT dead_items bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'phantom_stat_tables'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 CREATE VIEW phantom.stat_tables AS
 SELECT c.oid AS relid, n.nspname AS schema, c.relname AS name,

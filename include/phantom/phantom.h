@@ -33,6 +33,7 @@ extern bool phantom_compaction_enabled;
 extern void phantom_guc_init(void);
 extern void phantom_wal_init(void);
 extern void phantom_worker_init(void);
+extern void phantom_catalogcheck_init(void);
 
 /* Shared memory of the background workers (src/worker/). */
 extern void phantom_worker_shmem_request(void);

@@ -34,7 +34,7 @@ SELECT count(*), sum(id), md5(string_agg(v, '' ORDER BY id)) = (SELECT md5(strin
 -- an empty phantom table
 CREATE TABLE ph_empty (a int) USING phantom;
 SELECT phantom.compact('ph_empty');
--- NULL: the function is STRICT, so the result is NULL
+-- NULL: an error (22004) with a hint, not a silent NULL
 SELECT phantom.compact(NULL);
 -- not a phantom table: a heap table, a view, an index, a sequence, a
 -- partitioned table (all: wrong object type, naming the relation)

@@ -97,6 +97,8 @@ SELECT name, vblocks, hot_pages, cold_vblocks, run_pages, compression_ratio
 
 -- bad arguments: NULL, not a phantom table, not a table, no such relation
 SELECT try('SELECT count(*) FROM phantom.verify(NULL)', 'null');
+SELECT try('SELECT nvblocks FROM phantom_internal.storage_info(NULL)', 'null');
+SELECT try('SELECT vblocks FROM phantom_internal.table_stats(NULL)', 'null');
 CREATE TABLE heap_tbl (a int) USING heap;
 CREATE VIEW a_view AS SELECT 1 AS a;
 CREATE SEQUENCE a_seq;

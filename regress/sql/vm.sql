@@ -36,4 +36,20 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT id FROM vmt WHERE i
 VACUUM vmt;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT id FROM vmt WHERE id <= 1000;
 SELECT count(*), sum(id), sum(v) FROM vmt;
+-- a row lock on an all-frozen page clears only its all-frozen bit: the
+-- page stays all-visible (too small for background compaction)
+CREATE EXTENSION pg_visibility SCHEMA vm;
+CREATE TABLE vml (id int, v int) WITH (autovacuum_enabled = off);
+INSERT INTO vml SELECT i, i FROM generate_series(1, 500) i;
+VACUUM (FREEZE) vml;
+SELECT blkno, all_visible, all_frozen FROM pg_visibility_map('vml') ORDER BY blkno;
+SELECT id FROM vml WHERE id = 1 FOR UPDATE;
+SELECT id FROM vml WHERE id = 499 FOR KEY SHARE;
+SELECT blkno, all_visible, all_frozen FROM pg_visibility_map('vml') ORDER BY blkno;
+SELECT count(*), sum(id) FROM vml;
+-- a delete clears both
+DELETE FROM vml WHERE id = 2;
+SELECT blkno, all_visible, all_frozen FROM pg_visibility_map('vml') ORDER BY blkno;
+VACUUM (FREEZE) vml;
+SELECT blkno, all_visible, all_frozen FROM pg_visibility_map('vml') ORDER BY blkno;
 DROP SCHEMA vm CASCADE;

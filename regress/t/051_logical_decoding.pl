@@ -248,6 +248,25 @@ ok(!$standby->log_contains('inconsistent page found'),
 	'no inconsistent page found during replay');
 $standby->stop;
 
+# user catalog tables are read with historic snapshots by output plugins;
+# phantom does not log what that needs, so it refuses the reloption
+if (test_am() eq 'phantom')
+{
+	my ($ret, $out, $err) = $node->psql('postgres',
+		'CREATE TABLE a.uc (id int) WITH (user_catalog_table = true)');
+	like($err, qr/ERROR:  phantom table "uc" cannot be a user catalog table\n.*DETAIL: .*historic snapshots.*\n.*HINT: .*USING heap/,
+		'CREATE TABLE ... WITH (user_catalog_table = true) is refused with a hint');
+	($ret, $out, $err) = $node->psql('postgres',
+		'ALTER TABLE a.x SET (user_catalog_table = true)');
+	like($err, qr/phantom table "x" cannot be a user catalog table/,
+		'ALTER TABLE ... SET (user_catalog_table = true) is refused');
+	is($node->safe_psql('postgres', q{
+		ALTER TABLE a.x SET (user_catalog_table = false);
+		CREATE TABLE h.uc (id int) USING heap WITH (user_catalog_table = true);
+		SELECT count(*) FROM pg_class WHERE relname = 'uc'}), '1',
+		'user_catalog_table = false on phantom and true on heap are accepted');
+}
+
 # ---- logical replication round trip ----
 $node->safe_psql('postgres', "SELECT pg_drop_replication_slot('s')");
 my $sub = phantom_node('sub');

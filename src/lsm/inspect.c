@@ -48,7 +48,8 @@ ph_cmp_block(const void *a, const void *b)
 Datum
 phantom_storage_info(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
+	Oid			relid = phantom_table_arg(fcinfo, 0,
+										  "phantom_internal.storage_info");
 	Relation	rel;
 	TupleDesc	tupdesc;
 	Datum		values[7];

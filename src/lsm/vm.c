@@ -77,12 +77,12 @@ ph_vm_clear(Relation rel, BlockNumber vblock, uint8 flags)
 }
 
 /*
- * ph_vm_clear_redo clears all bits of vblock during replay of a record
- * that carries a VM-cleared flag.  Done whatever the data page's redo
+ * ph_vm_clear_redo clears bits (VISIBILITYMAP_*) of vblock during replay
+ * of a record that carries a VM-cleared flag.  Done whatever the data page's redo
  * action is, as heap does: the VM page is not protected by that LSN.
  */
 void
-ph_vm_clear_redo(XLogReaderState *record, BlockNumber vblock)
+ph_vm_clear_redo(XLogReaderState *record, BlockNumber vblock, uint8 bits)
 {
 	RelFileNode rnode;
 	Relation	reln;
@@ -91,7 +91,7 @@ ph_vm_clear_redo(XLogReaderState *record, BlockNumber vblock)
 	XLogRecGetBlockTag(record, 0, &rnode, NULL, NULL);
 	reln = CreateFakeRelcacheEntry(rnode);
 	visibilitymap_pin(reln, vblock, &vmbuf);
-	visibilitymap_clear(reln, vblock, vmbuf, VISIBILITYMAP_VALID_BITS);
+	visibilitymap_clear(reln, vblock, vmbuf, bits);
 	ReleaseBuffer(vmbuf);
 	FreeFakeRelcacheEntry(reln);
 }

@@ -203,7 +203,8 @@ stat_collect(Relation rel, Datum *values, bool *nulls)
 Datum
 phantom_stat_tables(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
+	Oid			relid = phantom_table_arg(fcinfo, 0,
+										  "phantom_internal.table_stats");
 	TupleDesc	tupdesc;
 	Datum		values[STAT_NCOLS];
 	bool		nulls[STAT_NCOLS];

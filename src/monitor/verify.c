@@ -963,12 +963,7 @@ phantom_verify(PG_FUNCTION_ARGS)
 	bool		meta_ok = false;
 	int			c;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be null"),
-				 errhint("Pass the name of a phantom table, e.g. phantom.verify('my_table').")));
-	relid = PG_GETARG_OID(0);
+	relid = phantom_table_arg(fcinfo, 0, "phantom.verify");
 	do_indexes = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 
 	rel = phantom_table_open(relid, ShareLock, "phantom.verify");

@@ -263,7 +263,7 @@ ph_cluster_relink(PhClusterState *cs)
 		chg.xmax = HeapTupleHeaderGetRawXmax(h);
 		chg.cid = HeapTupleHeaderGetRawCommandId(h);
 		chg.ctid = e->newtid;
-		ph_wal_set_headers(cs->NewHeap, buf, vblock, &chg, 1, false, NULL);
+		ph_wal_set_headers(cs->NewHeap, buf, vblock, &chg, 1, 0, NULL);
 		UnlockReleaseBuffer(buf);
 	}
 }

@@ -134,6 +134,24 @@ phantom_tableam_handler(PG_FUNCTION_ARGS)
 }
 
 /*
+ * phantom_table_arg returns argument argno of a SQL function (named
+ * caller) that takes a phantom table as regclass.  Such functions are not
+ * STRICT, so that a NULL table is an error (22004) with a hint instead of
+ * a silent NULL result.
+ */
+Oid
+phantom_table_arg(FunctionCallInfo fcinfo, int argno, const char *caller)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table must not be null"),
+				 errhint("Pass the name of a phantom table, e.g. %s('my_table').",
+						 caller)));
+	return PG_GETARG_OID(argno);
+}
+
+/*
  * phantom_table_open opens relid with lockmode for the SQL function named
  * caller, after the checks every phantom function taking a table makes: the
  * relation exists, is a table or materialized view, belongs to the current
@@ -194,14 +212,8 @@ phantom_compact(PG_FUNCTION_ARGS)
 	Relation	rel;
 	int64		moved;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table must not be null"),
-				 errhint("Pass the name of a phantom table, e.g. phantom.compact('my_table').")));
-
-	rel = phantom_table_open(PG_GETARG_OID(0), ShareUpdateExclusiveLock,
-							 "phantom.compact");
+	rel = phantom_table_open(phantom_table_arg(fcinfo, 0, "phantom.compact"),
+							 ShareUpdateExclusiveLock, "phantom.compact");
 	moved = ph_compact_relation(rel);
 	ph_try_shrink(rel, 1, 5000);
 

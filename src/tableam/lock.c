@@ -33,6 +33,7 @@
 #include "access/multixact.h"
 #include "access/tableam.h"
 #include "access/transam.h"
+#include "access/visibilitymapdefs.h"
 #include "access/xact.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -63,7 +64,6 @@ write_lock(Relation rel, Buffer buf, BlockNumber vblock, HeapTuple tuple,
 {
 	HeapTupleHeaderData work;
 	PhHeaderChange chg;
-	Page		page = BufferGetPage(buf);
 
 	memcpy(&work, tuple->t_data, SizeofHeapTupleHeader);
 	work.t_infomask &= ~HEAP_XMAX_BITS;
@@ -79,10 +79,11 @@ write_lock(Relation rel, Buffer buf, BlockNumber vblock, HeapTuple tuple,
 						  &chg);
 
 	/*
-	 * An all-frozen page would let VACUUM skip the xid/multi we write;
-	 * the WAL primitive clears the page's VM bits when asked.
+	 * An all-frozen page would let VACUUM skip the xid/multi we write, so
+	 * its all-frozen bit goes; a lock changes no row's visibility, so the
+	 * page stays all-visible (heap_lock_tuple's rule).
 	 */
-	ph_wal_set_headers(rel, buf, vblock, &chg, 1, PageIsAllVisible(page),
+	ph_wal_set_headers(rel, buf, vblock, &chg, 1, VISIBILITYMAP_ALL_FROZEN,
 					   NULL);
 }
 

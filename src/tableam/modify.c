@@ -252,7 +252,7 @@ phantom_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 		work.t_ctid = tid;
 		ph_header_change_from(&work, offnum, &chg);
 		li.kind = XLPH_LOG_CONFIRM;
-		ph_wal_set_headers(rel, buf, vblock, &chg, 1, false, &li);
+		ph_wal_set_headers(rel, buf, vblock, &chg, 1, 0, &li);
 		UnlockReleaseBuffer(buf);
 		return;
 	}
@@ -274,7 +274,7 @@ phantom_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	work.t_ctid = tid;
 	ph_header_change_from(&work, offnum, &chg);
 	li.kind = XLPH_LOG_SUPER_DELETE;
-	ph_wal_set_headers(rel, buf, vblock, &chg, 1, false, &li);
+	ph_wal_set_headers(rel, buf, vblock, &chg, 1, 0, &li);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 
 	/* TOAST rows inserted with the tuple go too (still pinned: stable) */
@@ -567,7 +567,8 @@ retry:
 	li.oldkey = ph_replica_identity(rel, &tp, true, &li.oldfull);
 
 	PageSetPrunable(page, xid);
-	ph_wal_set_headers(rel, buf, vblock, &chg, 1, true, &li);
+	ph_wal_set_headers(rel, buf, vblock, &chg, 1,
+					   VISIBILITYMAP_VALID_BITS, &li);
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 	if (li.oldkey != NULL && li.oldkey != &tp)
 		heap_freetuple(li.oldkey);
@@ -955,7 +956,7 @@ retry:
 		work.t_ctid = oldtup.t_self;
 		ph_header_change_from(&work, offnum, &chg);
 		ph_wal_set_headers(rel, buffer, oldvblock, &chg, 1,
-						   PageIsAllVisible(page), NULL);
+						   VISIBILITYMAP_ALL_FROZEN, NULL);
 		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 
 		if (need_toast)

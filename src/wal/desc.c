@@ -84,6 +84,8 @@ desc_flags(StringInfo buf, uint8 flags)
 		appendStringInfoString(buf, " init");
 	if (flags & XLPH_VM_CLEARED)
 		appendStringInfoString(buf, " vm_cleared");
+	if (flags & XLPH_FROZEN_CLEARED)
+		appendStringInfoString(buf, " frozen_cleared");
 	if (flags & XLPH_OLD_VM_CLEARED)
 		appendStringInfoString(buf, " old_vm_cleared");
 	if (flags & XLPH_SET_PRUNABLE)

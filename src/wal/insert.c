@@ -500,12 +500,14 @@ ph_hdr_encode(Page page, const PhHeaderChange *c, bool with_ctid, char *out)
  */
 void
 ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
-				   const PhHeaderChange *changes, int n, bool clear_vm,
+				   const PhHeaderChange *changes, int n, uint8 vmbits,
 				   const PhLogicalInfo *li)
 {
 	Page		page = BufferGetPage(buf);
 	Buffer		vmbuf = InvalidBuffer;
-	bool		vmclear = clear_vm && PageIsAllVisible(page);
+	bool		vmclear = vmbits != 0 && PageIsAllVisible(page);
+	bool		allvis_clear = vmclear && (vmbits & VISIBILITYMAP_ALL_VISIBLE);
+	bool		frozen_cleared = false;
 	TransactionId prune_xid = GetCurrentTransactionIdIfAny();
 	bool		prunable = false;
 	char	   *img;
@@ -539,11 +541,14 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 	}
 	if (prunable)
 		PageSetPrunable(page, prune_xid);
-	if (vmclear)
+	if (allvis_clear)
 	{
 		PageClearAllVisible(page);
 		visibilitymap_clear(rel, vblock, vmbuf, VISIBILITYMAP_VALID_BITS);
 	}
+	else if (vmclear)
+		frozen_cleared = visibilitymap_clear(rel, vblock, vmbuf,
+											 VISIBILITYMAP_ALL_FROZEN);
 	MarkBufferDirty(buf);
 
 	if (RelationNeedsWAL(rel))
@@ -553,7 +558,8 @@ ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 
 		xlrec.vblock = vblock;
 		xlrec.nchanges = n;
-		xlrec.flags = (vmclear ? XLPH_VM_CLEARED : 0) |
+		xlrec.flags = (allvis_clear ? XLPH_VM_CLEARED : 0) |
+			(frozen_cleared ? XLPH_FROZEN_CLEARED : 0) |
 			(prunable ? XLPH_SET_PRUNABLE : 0) |
 			(logical ? XLPH_LOGICAL : 0);
 		XLogBeginInsert();

@@ -312,7 +312,7 @@ redo_insert(XLogReaderState *record)
 
 	memcpy(&xl, XLogRecGetData(record), SizeOfPhInsert);
 	if (xl.flags & XLPH_VM_CLEARED)
-		ph_vm_clear_redo(record, xl.vblock);
+		ph_vm_clear_redo(record, xl.vblock, VISIBILITYMAP_VALID_BITS);
 
 	action = ph_redo_hot_block(record, (xl.flags & XLPH_INIT_PAGE) != 0,
 							   &buf);
@@ -348,7 +348,7 @@ redo_multi_insert(XLogReaderState *record)
 
 	memcpy(&xl, XLogRecGetData(record), SizeOfPhMultiInsert);
 	if (xl.flags & XLPH_VM_CLEARED)
-		ph_vm_clear_redo(record, xl.vblock);
+		ph_vm_clear_redo(record, xl.vblock, VISIBILITYMAP_VALID_BITS);
 
 	action = ph_redo_hot_block(record, (xl.flags & XLPH_INIT_PAGE) != 0,
 							   &buf);
@@ -470,7 +470,9 @@ redo_set_headers(XLogReaderState *record)
 
 	memcpy(&xl, XLogRecGetData(record), SizeOfPhSetHeaders);
 	if (xl.flags & XLPH_VM_CLEARED)
-		ph_vm_clear_redo(record, xl.vblock);
+		ph_vm_clear_redo(record, xl.vblock, VISIBILITYMAP_VALID_BITS);
+	else if (xl.flags & XLPH_FROZEN_CLEARED)
+		ph_vm_clear_redo(record, xl.vblock, VISIBILITYMAP_ALL_FROZEN);
 
 	if (XLogReadBufferForRedo(record, 0, &buf) == BLK_NEEDS_REDO)
 	{
@@ -522,9 +524,9 @@ redo_update(XLogReaderState *record)
 				  &oldhdr, &oldflags);
 	ItemPointerSet(&newtid, xl.newvblock, xl.newoff);
 	if (xl.flags & XLPH_OLD_VM_CLEARED)
-		ph_vm_clear_redo(record, xl.oldvblock);
+		ph_vm_clear_redo(record, xl.oldvblock, VISIBILITYMAP_VALID_BITS);
 	if (xl.flags & XLPH_VM_CLEARED)
-		ph_vm_clear_redo(record, xl.newvblock);
+		ph_vm_clear_redo(record, xl.newvblock, VISIBILITYMAP_VALID_BITS);
 
 	if (!samepage &&
 		XLogReadBufferForRedo(record, 1, &oldbuf) == BLK_NEEDS_REDO)

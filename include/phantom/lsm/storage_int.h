@@ -90,6 +90,7 @@ extern Buffer ph_pin_hot(Relation rel, BlockNumber vblock,
 /* src/lsm/vm.c */
 extern bool ph_vm_page_set(Page vmpage, BlockNumber vblock, uint8 flags);
 extern BlockNumber ph_vm_mapblock(BlockNumber vblock);
-extern void ph_vm_clear_redo(XLogReaderState *record, BlockNumber vblock);
+extern void ph_vm_clear_redo(XLogReaderState *record, BlockNumber vblock,
+							 uint8 bits);
 
 #endif							/* PHANTOM_LSM_STORAGE_INT_H */

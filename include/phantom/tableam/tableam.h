@@ -14,6 +14,7 @@
 #define PHANTOM_TABLEAM_TABLEAM_H
 
 #include "access/heapam.h"
+#include "fmgr.h"
 #include "access/tableam.h"
 #include "nodes/execnodes.h"
 #include "storage/lockdefs.h"
@@ -22,6 +23,8 @@ extern const TableAmRoutine *phantom_get_routine(void);
 extern bool phantom_relation_is_phantom(Relation rel);
 extern Relation phantom_table_open(Oid relid, LOCKMODE lockmode,
 								   const char *caller);
+extern Oid	phantom_table_arg(FunctionCallInfo fcinfo, int argno,
+							  const char *caller);
 
 /* src/tableam/modify.c: insert, update, delete, lock */
 extern void phantom_tuple_insert(Relation rel, TupleTableSlot *slot,

@@ -58,6 +58,9 @@ extern const char *ph_hdr_decode(const char *p, const char *end,
 										 * all-frozen */
 #define XLPH_LOGICAL			0x40	/* an xl_ph_logical ends the main data
 										 * (see below) */
+#define XLPH_FROZEN_CLEARED		0x80	/* set-headers (row lock): only the
+										 * all-frozen VM bit was cleared, the
+										 * page stays all-visible */
 
 /*
  * What logical decoding needs (src/wal/decode.c), written only at

@@ -84,15 +84,19 @@ typedef struct PhHeaderChange
 
 /*
  * ph_wal_set_headers overwrites the headers of n tuples on one page (delete,
- * lock, speculative confirm and super-delete, ...).  If clear_vm, the
- * page's all-visible state and the vblock's VM bits are cleared.  When a
- * change leaves a prunable version (an updating/deleting xmax, or xmin set
+ * lock, speculative confirm and super-delete, ...).  vmbits says what an
+ * all-visible page loses: VISIBILITYMAP_VALID_BITS (a delete: the page's
+ * all-visible state and both VM bits), VISIBILITYMAP_ALL_FROZEN (a row
+ * lock, as heap_lock_tuple: the page stays all-visible, only all-frozen
+ * goes, so that VACUUM revisits the locker's xid) or 0.  When a change
+ * leaves a prunable version (an updating/deleting xmax, or xmin set
  * invalid by a super-delete), the page's prune hint is set to the current
- * xid, as heap does.
+ * xid, as heap does.  li (or NULL) is the change's meaning for logical
+ * decoding.
  */
 extern void ph_wal_set_headers(Relation rel, Buffer buf, BlockNumber vblock,
 							   const PhHeaderChange *changes, int n,
-							   bool clear_vm, const PhLogicalInfo *li);
+							   uint8 vmbits, const PhLogicalInfo *li);
 
 /*
  * ph_wal_update: one record for an UPDATE: the old tuple's new header on
