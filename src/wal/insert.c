@@ -14,8 +14,14 @@
  *
  *	  TIDs are virtual: t_self and the on-page t_ctid are (vblock, offnum),
  *	  never the physical block.  A change to an all-visible page clears
- *	  PD_ALL_VISIBLE and the vblock's VM bits; the record carries a flag so
- *	  redo clears them too.
+ *	  PD_ALL_VISIBLE and the vblock's VM bits (a row lock: only all-frozen);
+ *	  the record carries a flag so redo clears them too.
+ *
+ *	  At wal_level = logical, row changes of logically logged relations
+ *	  also carry what logical decoding needs (xl_ph_logical in records.h:
+ *	  the change's meaning and the old replica identity, block data kept
+ *	  next to full-page images, whole new tuples); src/wal/logical.c
+ *	  decodes them.  Nothing of it is written at lower levels.
  *
  * src/wal/insert.c
  *
