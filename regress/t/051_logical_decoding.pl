@@ -9,7 +9,8 @@
 # updates, deletes, REPLICA IDENTITY DEFAULT / FULL / USING INDEX /
 # NOTHING, TOASTed values (inline-compressed and out of line, in new rows,
 # in old keys, unchanged in updates), ON CONFLICT, aborted transactions and
-# subtransactions, TRUNCATE, cold (compacted) rows, changes in another
+# subtransactions, TRUNCATE, VACUUM FULL / CLUSTER / ALTER TABLE rewrites
+# (which decode to nothing), cold (compacted) rows, changes in another
 # database and changes with a replication origin (only-local filter).
 # logical_decoding_work_mem is tiny, so transactions spill to disk.  Then a
 # publication of tables of the AM under test replicates to a subscriber
@@ -132,6 +133,11 @@ COPY __S__.c FROM stdin WITH (FREEZE);
 $freeze_rows\\.
 COMMIT;
 
+VACUUM FULL __S__.f;
+CLUSTER __S__.x USING x_pkey;
+ALTER TABLE __S__.u ALTER COLUMN v TYPE varchar(10000);
+UPDATE __S__.f SET v = 'after VACUUM FULL' WHERE id = 30;
+UPDATE __S__.u SET v = 'after rewrite' WHERE id = 1;
 @{[ compact_sql('__S__.x') ]}
 CHECKPOINT;
 UPDATE __S__.x SET v = 'cold row updated' WHERE id = 50;
@@ -206,14 +212,15 @@ my %want = (
 	'COPY FREEZE rows' => qr/^table S\.c: INSERT: id\[integer\]:300 v\[text\]:'frozen300'/,
 	'TRUNCATE' => qr/^table S\.nk: TRUNCATE/,
 	'update of a cold row' => qr/^table S\.x: UPDATE: id\[integer\]:50 v\[text\]:'cold row updated'/,
+	'change after a table rewrite' => qr/^table S\.u: UPDATE: id\[integer\]:1 k\[text\]:'k1 changed' v\[character varying\]:'after rewrite'/,
 	'change with an origin' => qr/^table S\.x: INSERT: id\[integer\]:300/,
 );
 for my $what (sort keys %want)
 {
 	ok((grep { $_ =~ $want{$what} } @heap), "heap stream has: $what");
 }
-ok(!(grep { /undone|rolled back|'rb'|unlogged|S\.o\b|table public\.o/ } @heap),
-	'heap stream: nothing of aborted work, unlogged tables or the other database');
+ok(!(grep { /undone|rolled back|'rb'|unlogged|pg_temp|S\.o\b|table public\.o/ } @heap),
+	'heap stream: nothing of aborted work, unlogged tables, rewrites or the other database');
 ok(!(grep { /unchanged-toast-datum/ && /INSERT/ } @heap),
 	'heap stream: every inserted TOAST value is reassembled');
 
