@@ -57,6 +57,20 @@ CREATE TABLE __S__.nothing (id int PRIMARY KEY, v text) __U__;
 ALTER TABLE __S__.nothing REPLICA IDENTITY NOTHING;
 CREATE TABLE __S__.c (id int PRIMARY KEY, v text, big text) __U__;
 CREATE UNLOGGED TABLE __S__.unlogged (id int) __U__;
+-- gate() holds an inserter at its second call (the index insertion after
+-- the speculative insertion) while gate.wait is on, until lock 4242 is free
+CREATE FUNCTION __S__.gate(text) RETURNS text IMMUTABLE LANGUAGE plpgsql AS $$
+DECLARE
+	n int := coalesce(nullif(current_setting('gate.calls', true), ''), '0')::int + 1;
+BEGIN
+	PERFORM set_config('gate.calls', n::text, false);
+	IF n = 2 AND current_setting('gate.wait', true) = 'on' THEN
+		PERFORM pg_advisory_lock_shared(4242);
+	END IF;
+	RETURN $1;
+END $$;
+CREATE TABLE __S__.sc (key text, v text) __U__;
+CREATE UNIQUE INDEX ON __S__.sc (__S__.gate(key));
 };
 
 # an incompressible value of n bytes (stored out of line when long)
@@ -150,6 +164,37 @@ SELECT pg_replication_origin_session_reset();
 TRUNCATE __S__.nk;
 };
 
+# spec_race(schema): two sessions insert the same key into sc with ON
+# CONFLICT DO NOTHING; both pass the conflict pre-check and insert their
+# speculative tuple before either inserts its index entry, so the loser
+# super-deletes its tuple (decoded as a speculative abort: nothing shows)
+sub spec_race
+{
+	my ($s) = @_;
+	my ($o, $e) = ('', '');
+	my $gatekeeper = IPC::Run::start(
+		[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c',
+		  "SET application_name = 'gatekeeper'; SELECT pg_advisory_lock(4242); SELECT pg_sleep(300)" ],
+		'>', \$o, '2>', \$e);
+	$node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted})
+	  or die 'gatekeeper did not take its lock';
+	my @inserters = map {
+		IPC::Run::start(
+			[ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c',
+			  "SET gate.wait = 'on'; INSERT INTO $s.sc VALUES ('k', 'same') ON CONFLICT DO NOTHING" ],
+			'>', \$o, '2>', \$e)
+	} 1 .. 2;
+	$node->poll_query_until('postgres', q{
+		SELECT count(*) = 2 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted})
+	  or die 'the inserters did not reach the gate';
+	$node->safe_psql('postgres',
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gatekeeper'");
+	$_->finish for @inserters;
+	eval { $gatekeeper->finish; };
+	return;
+}
+
 my %stream;
 $node->safe_psql('postgres',
 	"SELECT pg_create_logical_replication_slot('s', 'test_decoding')");
@@ -166,6 +211,7 @@ for my $s ('a', 'h')
 
 	(my $w = $dml) =~ s/__S__/$s/g;
 	$node->safe_psql('postgres', $w);
+	spec_race($s);
 	# a change in another database is not in this database's stream
 	$node->safe_psql('other',
 		"CREATE TABLE IF NOT EXISTS o (id int); INSERT INTO o VALUES (1)");
@@ -214,6 +260,7 @@ my %want = (
 	'update of a cold row' => qr/^table S\.x: UPDATE: id\[integer\]:50 v\[text\]:'cold row updated'/,
 	'change after a table rewrite' => qr/^table S\.u: UPDATE: id\[integer\]:1 k\[text\]:'k1 changed' v\[character varying\]:'after rewrite'/,
 	'change with an origin' => qr/^table S\.x: INSERT: id\[integer\]:300/,
+	'the winner of a speculative insertion race' => qr/^table S\.sc: INSERT: key\[text\]:'k' v\[text\]:'same'$/,
 );
 for my $what (sort keys %want)
 {
@@ -224,6 +271,18 @@ ok(!(grep { /undone|rolled back|'rb'|unlogged|pg_temp|S\.o\b|table public\.o/ } 
 ok(!(grep { /unchanged-toast-datum/ && /INSERT/ } @heap),
 	'heap stream: every inserted TOAST value is reassembled');
 
+is(scalar(grep { /^table S\.sc:/ } @heap), 1,
+	'heap stream: one row of the speculative insertion race');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM a.sc') . ','
+	  . $node->safe_psql('postgres', 'SELECT count(*) FROM h.sc'), '1,1',
+	'one row each after the race');
+if (test_am() eq 'phantom')
+{
+	cmp_ok($node->safe_psql('postgres', qq{
+		SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
+		 WHERE resource_manager = 'phantom' AND description LIKE '%super_delete%'}), '>=', 1,
+		'the race super-deleted a speculative tuple');
+}
 is(scalar(@am), scalar(@heap), 'the streams have the same number of lines ('
 	  . scalar(@heap) . ')');
 is_deeply(\@am, \@heap, 'the decoded change stream equals heap\'s');
