@@ -13,8 +13,9 @@
 # (which decode to nothing), cold (compacted) rows, changes in another
 # database and changes with a replication origin (only-local filter).
 # logical_decoding_work_mem is tiny, so transactions spill to disk.  Then a
-# publication of tables of the AM under test replicates to a subscriber
-# whose tables use the AM under test and heap.
+# publication of tables of the AM under test replicates (streaming large
+# transactions) to a subscriber whose tables use the AM under test and
+# heap.
 #
 use strict;
 use warnings;
@@ -370,7 +371,7 @@ is($sub->safe_psql('postgres', q{
 	'subscriber tables: x and f use ' . test_am() . ', y and z heap');
 $sub->safe_psql('postgres',
 	"CREATE SUBSCRIPTION sb CONNECTION '" . $node->connstr
-	  . " dbname=postgres' PUBLICATION p");
+	  . " dbname=postgres' PUBLICATION p WITH (streaming = on)");
 $sub->poll_query_until('postgres',
 	q{SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate NOT IN ('r', 's')})
   or die 'initial table synchronisation did not finish';
@@ -392,8 +393,18 @@ $node->safe_psql('postgres', qq{
 	INSERT INTO a.z SELECT i, 'more' FROM generate_series(51, 80) i;
 	UPDATE a.z SET v = 'z changed' WHERE id % 3 = 0;
 	DELETE FROM a.z WHERE id % 7 = 0;
+	-- larger than logical_decoding_work_mem: streamed while in progress
+	BEGIN;
+	INSERT INTO a.x SELECT i, 'streamed', CASE WHEN i % 50 = 0 THEN repeat(md5(i::text), 100) END
+	  FROM generate_series(20001, 23000) i;
+	UPDATE a.x SET v = 'streamed too' WHERE id BETWEEN 1 AND 100;
+	DELETE FROM a.x WHERE id BETWEEN 20001 AND 20100;
+	COMMIT;
 });
 $node->wait_for_catchup('sb');
+ok($node->poll_query_until('postgres', q{
+	SELECT stream_txns > 0 FROM pg_stat_replication_slots WHERE slot_name = 'sb'}),
+	'the large transaction was streamed');
 for my $t ('x', 'f', 'y', 'z')
 {
 	my $q = "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t::text)) FROM a.$t t";
