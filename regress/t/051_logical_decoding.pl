@@ -8,14 +8,16 @@
 # HOT and non-HOT updates, updates that move a row to another page, key
 # updates, deletes, REPLICA IDENTITY DEFAULT / FULL / USING INDEX /
 # NOTHING, TOASTed values (inline-compressed and out of line, in new rows,
-# in old keys, unchanged in updates), ON CONFLICT, aborted transactions and
-# subtransactions, TRUNCATE, VACUUM FULL / CLUSTER / ALTER TABLE rewrites
-# (which decode to nothing), cold (compacted) rows, changes in another
-# database and changes with a replication origin (only-local filter).
-# logical_decoding_work_mem is tiny, so transactions spill to disk.  Then a
-# publication of tables of the AM under test replicates (streaming large
-# transactions) to a subscriber whose tables use the AM under test and
-# heap.
+# in old keys, unchanged in updates), ON CONFLICT (also a race that makes
+# the loser super-delete its speculative tuple), aborted transactions and
+# subtransactions, prepared transactions, TRUNCATE, VACUUM FULL / CLUSTER /
+# ALTER TABLE rewrites (which decode to nothing), cold (compacted) rows,
+# changes in another database and changes with a replication origin
+# (only-local filter).  logical_decoding_work_mem is tiny, so transactions
+# spill to disk.  A standby replays it all with wal_consistency_checking.
+# Then a publication of tables of the AM under test replicates (streaming
+# large transactions) to a subscriber whose tables use the AM under test
+# and heap.
 #
 use strict;
 use warnings;
@@ -159,6 +161,10 @@ UPDATE __S__.x SET v = 'cold row updated' WHERE id = 50;
 DELETE FROM __S__.x WHERE id = 51;
 INSERT INTO __S__.x VALUES (52, 'dup', NULL) ON CONFLICT (id) DO UPDATE SET v = 'cold upsert';
 
+BEGIN; INSERT INTO __S__.x VALUES (400, 'prepared', NULL); UPDATE __S__.x SET v = 'prepared update' WHERE id = 1; PREPARE TRANSACTION 'p___S__';
+COMMIT PREPARED 'p___S__';
+BEGIN; INSERT INTO __S__.x VALUES (401, 'prepared, rolled back', NULL); PREPARE TRANSACTION 'q___S__';
+ROLLBACK PREPARED 'q___S__';
 SELECT pg_replication_origin_session_setup('origin___S__');
 INSERT INTO __S__.x VALUES (300, 'from an origin', NULL);
 SELECT pg_replication_origin_session_reset();
@@ -261,6 +267,7 @@ my %want = (
 	'update of a cold row' => qr/^table S\.x: UPDATE: id\[integer\]:50 v\[text\]:'cold row updated'/,
 	'change after a table rewrite' => qr/^table S\.u: UPDATE: id\[integer\]:1 k\[text\]:'k1 changed' v\[character varying\]:'after rewrite'/,
 	'change with an origin' => qr/^table S\.x: INSERT: id\[integer\]:300/,
+	'committed prepared transaction' => qr/^table S\.x: INSERT: id\[integer\]:400 v\[text\]:'prepared'/,
 	'the winner of a speculative insertion race' => qr/^table S\.sc: INSERT: key\[text\]:'k' v\[text\]:'same'$/,
 );
 for my $what (sort keys %want)
