@@ -361,8 +361,8 @@ ph_decode_update(LogicalDecodingContext *ctx, XLogRecordBuffer *buf)
  * made known to the reorder buffer; changes are queued only once the
  * snapshot builder has a full snapshot and wants this transaction's
  * changes, and never while fast-forwarding.  Page maintenance (prune,
- * freeze, visibility, compaction, thaw, free list, shrink, new pages) is not a
- * row change and decodes to nothing.
+ * freeze, visibility, compaction, thaw, free list, shrink, new pages) is
+ * not a row change and decodes to nothing.
  */
 void
 phantom_decode(LogicalDecodingContext *ctx, XLogRecordBuffer *buf)
