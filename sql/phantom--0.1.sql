@@ -119,6 +119,24 @@ GRANT EXECUTE ON FUNCTION phantom.cluster_create(text), phantom.node_add(text, t
 	phantom.raft_nodes() TO phantom_admin;
 GRANT SELECT ON phantom.nodes TO phantom_admin;
 
+/*
+ * The applied ledger of the replication group: one row per TXN raft entry
+ * this node has applied to its tables, inserted in the same transaction as
+ * the changes (by the committing backend on the leader, by the apply
+ * worker elsewhere).  Identical on every node once caught up.
+ */
+CREATE TABLE phantom.applied (
+	index	bigint PRIMARY KEY,		-- raft log index of the TXN entry
+	term	bigint NOT NULL,		-- its raft term
+	origin	bigint NOT NULL,		-- raft node id of the node that wrote it
+	xid		bigint NOT NULL,		-- transaction id on the origin node
+	applied_at timestamptz NOT NULL DEFAULT now()
+) USING heap;
+COMMENT ON TABLE phantom.applied IS
+	'Raft entries of table changes this node has applied (the replication ledger).';
+REVOKE ALL ON phantom.applied FROM PUBLIC;
+GRANT SELECT ON phantom.applied TO phantom_admin;
+
 /* Monitoring and verification (src/monitor/, docs/operations.md) */
 CREATE FUNCTION phantom.verify(rel regclass, check_indexes boolean DEFAULT true)
 RETURNS TABLE (check_name text, ok boolean, detail text)

@@ -130,8 +130,8 @@ member_by_name(const PhReplShared *st, const char *name)
 }
 
 /* not_leader_error raises "not leader", naming the leader if known. */
-static void
-not_leader_error(const PhReplShared *st)
+void
+ph_repl_not_leader_error(const PhReplShared *st)
 {
 	const PhReplMember *l = member_by_id(st, st->leader_id);
 
@@ -146,6 +146,8 @@ not_leader_error(const PhReplShared *st)
 			 errhint(st->n_voters > 0 ? "No leader is known right now; retry in a few seconds." :
 					 "This node is not part of a cluster: run phantom.cluster_create() to start one, or phantom.node_add() on the leader of an existing one.")));
 }
+
+#define not_leader_error(st) ph_repl_not_leader_error(st)
 
 static void
 require_leader(const PhReplShared *st)
@@ -347,6 +349,13 @@ run_op(PhReplOp op, int conf_op, uint64 node, const char *name,
 								detail[0] ? detail : ph_raft_strerror(rc))));
 		}
 	}
+}
+
+/* ph_repl_submit: submit() for the apply worker (apply.c). */
+int
+ph_repl_submit(PhReplRequest *in, uint64 *index, uint64 *term, char *errmsg_out)
+{
+	return submit(in, index, term, errmsg_out);
 }
 
 typedef bool (*StatusPred) (const PhReplShared *st, uint64 arg);
@@ -653,6 +662,15 @@ uint64
 ph_repl_propose_wait(uint8 payload_type, const void *data, uint32 len,
 					 int timeout_ms)
 {
+	uint64		term;
+
+	return ph_repl_propose_wait_term(payload_type, data, len, timeout_ms, &term);
+}
+
+uint64
+ph_repl_propose_wait_term(uint8 payload_type, const void *data, uint32 len,
+						  int timeout_ms, uint64 *term_out)
+{
 	PhReplShared *st = check_running();
 	dsm_segment *seg;
 	PhReplRequest req;
@@ -705,6 +723,7 @@ ph_repl_propose_wait(uint8 payload_type, const void *data, uint32 len,
 				(errcode(ERRCODE_PHANTOM_NOT_LEADER),
 				 errmsg("raft entry " UINT64_FORMAT " was lost: another leader replaced it", index),
 				 errhint("Nothing was committed; retry on the current leader.")));
+	*term_out = term;
 	return index;
 }
 

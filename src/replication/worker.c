@@ -71,6 +71,7 @@ static int	core_election_timeout;
 static char self_conninfo[PH_REPL_CONNINFO_LEN];
 static uint64 self_proposed_term = 0;
 static MemoryContext worker_cxt = NULL;
+static uint64 published_leader_term = 0;
 
 /* The address book (replicated state, rebuilt from the log). */
 static PhReplMember book[PH_REPL_MAX_MEMBERS];
@@ -179,6 +180,18 @@ phantom_replication_init(void)
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "phantom raft worker");
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "phantom raft worker");
 	RegisterBackgroundWorker(&bgw);
+
+	/* the apply worker: committed TXN entries -> tables (apply.c) */
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 2;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "phantom");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "phantom_apply_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "phantom apply worker");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "phantom apply worker");
+	RegisterBackgroundWorker(&bgw);
+	ph_repl_capture_init();
 }
 
 void
@@ -380,6 +393,8 @@ apply_entry(const PhRaftEntry *e)
 			break;
 		case PH_REPL_PAYLOAD_NOTE:
 			break;				/* no-op by definition */
+		case PH_REPL_PAYLOAD_TXN:
+			break;				/* the apply worker's (apply.c) */
 		default:
 			ereport(LOG,
 					(errmsg("phantom raft: skipping entry " UINT64_FORMAT " of unknown payload type %d",
@@ -663,6 +678,19 @@ persist_ready(const PhRaftReady *rd)
 		ereport(LOG,
 				(errmsg("phantom raft: installed a snapshot at index " UINT64_FORMAT " from the leader",
 						s->index)));
+		{
+			uint64		ta;
+
+			LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
+			ta = ph_repl_shared->tables_applied;
+			LWLockRelease(ph_repl_shared->lock);
+			if (ta < s->index)
+				ereport(WARNING,
+						(errmsg("phantom raft: the snapshot skips raft entries " UINT64_FORMAT " to " UINT64_FORMAT " that this node has not applied to its tables",
+								ta + 1, s->index),
+						 errdetail("Snapshots do not carry table data yet; table changes in those entries are missing on this node."),
+						 errhint("If the skipped entries changed phantom tables, rebuild this node: remove it, then add it back with a new data directory that has the tables' data.")));
+		}
 	}
 	if (rd->n_entries > 0)
 	{
@@ -782,6 +810,10 @@ maybe_compact(void)
 		return;
 	cur = ph_raft_snapshot(core);
 	applied = ph_raft_applied_index(core);
+	/* never drop entries the apply worker has not applied to the tables */
+	LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
+	applied = Min(applied, ph_repl_shared->tables_applied);
+	LWLockRelease(ph_repl_shared->lock);
 	if (applied < (cur ? cur->index : 0) + (uint64) phantom_raft_compact_entries)
 		return;
 	data = encode_book(&len);
@@ -895,6 +927,70 @@ bootstrap(PhReplRequest *req)
 	return PH_RAFT_OK;
 }
 
+/*
+ * read_committed copies committed entries from req->node on into the
+ * requester's DSM segment, for the apply worker: records of (index 8,
+ * term 8, type 1, len 4, data).  req->index = entries copied; if the
+ * first does not fit, req->term = the segment size it needs.  An index
+ * below the log's first index is PH_RAFT_ERR_COMPACTED-like: rc INVALID
+ * with errmsg "compacted" (the caller jumps to the first index).
+ */
+static void
+read_committed(PhReplRequest *req)
+{
+	dsm_segment *seg = dsm_attach((dsm_handle) req->payload_dsm);
+	uint64		i = req->node;
+	uint64		commit = ph_raft_commit_index(core);
+	uint8	   *p,
+			   *end;
+	uint64		n = 0;
+
+	if (seg == NULL || dsm_segment_map_length(seg) < req->payload_len)
+	{
+		req->rc = PH_RAFT_ERR_INVALID;
+		strlcpy(req->errmsg, "could not attach to the read buffer", sizeof(req->errmsg));
+		if (seg)
+			dsm_detach(seg);
+		return;
+	}
+	p = dsm_segment_address(seg);
+	end = p + req->payload_len;
+	if (i < ph_raft_first_index(core))
+	{
+		req->rc = PH_RAFT_ERR_INVALID;
+		strlcpy(req->errmsg, "compacted", sizeof(req->errmsg));
+		dsm_detach(seg);
+		return;
+	}
+	for (; i <= commit; i++)
+	{
+		const PhRaftEntry *e = ph_raft_entry_at(core, i);
+		size_t		need;
+		uint32		len;
+
+		if (e == NULL)
+			break;
+		len = e->len;
+		need = 8 + 8 + 1 + 4 + (size_t) len;
+		if ((size_t) (end - p) < need)
+		{
+			if (n == 0)
+				req->term = need;
+			break;
+		}
+		memcpy(p, &e->index, 8);
+		memcpy(p + 8, &e->term, 8);
+		p[16] = (uint8) e->type;
+		memcpy(p + 17, &len, 4);
+		if (len > 0)
+			memcpy(p + 21, e->data, len);
+		p += need;
+		n++;
+	}
+	req->index = n;
+	dsm_detach(seg);
+}
+
 /* handle_request serves the request slot, if a request is pending. */
 static void
 handle_request(void)
@@ -966,6 +1062,9 @@ handle_request(void)
 				}
 			case PH_REPL_OP_TERM_AT:
 				req.term = ph_raft_term_at(core, req.node);
+				break;
+			case PH_REPL_OP_READ:
+				read_committed(&req);
 				break;
 			default:
 				req.rc = PH_RAFT_ERR_INVALID;
@@ -1049,6 +1148,13 @@ publish_status(void)
 		sh->commit_index = ph_raft_commit_index(core);
 		sh->applied_index = ph_raft_applied_index(core);
 		sh->last_index = ph_raft_last_index(core);
+		sh->first_index = ph_raft_first_index(core);
+		if (sh->role == PH_RAFT_LEADER && sh->term != published_leader_term)
+		{
+			/* elected: writes wait until the tables reflect this index */
+			sh->term_start_index = sh->last_index;
+			published_leader_term = sh->term;
+		}
 		sh->n_voters = conf->n_voters;
 		sh->n_learners = conf->n_learners;
 	}

@@ -70,6 +70,7 @@
 #include "phantom/tableam/tableam.h"
 #include "phantom/wal/records.h"
 #include "phantom/wal/wal.h"
+#include "phantom/replication/replication.h"
 
 /* ----------------------------------------------------------------
  * helpers
@@ -190,8 +191,12 @@ void
 phantom_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 					 int options, BulkInsertState bistate)
 {
+	bool		cap = ph_repl_write_begin(rel);
+
 	insert_one(rel, slot, cid, options & ~HEAP_INSERT_SPECULATIVE, bistate,
 			   0);
+	if (cap)
+		ph_repl_capture_insert(rel, slot);
 }
 
 /*
@@ -203,6 +208,8 @@ phantom_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 								 CommandId cid, int options,
 								 BulkInsertState bistate, uint32 specToken)
 {
+	/* refused on a follower; captured once confirmed */
+	(void) ph_repl_write_begin(rel);
 	insert_one(rel, slot, cid, options | HEAP_INSERT_SPECULATIVE, bistate,
 			   specToken);
 }
@@ -254,6 +261,8 @@ phantom_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 		li.kind = XLPH_LOG_CONFIRM;
 		ph_wal_set_headers(rel, buf, vblock, &chg, 1, 0, &li);
 		UnlockReleaseBuffer(buf);
+		if (ph_repl_write_begin(rel))
+			ph_repl_capture_insert(rel, slot);
 		return;
 	}
 
@@ -293,6 +302,7 @@ void
 phantom_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 					 CommandId cid, int options, BulkInsertState bistate)
 {
+	bool		cap = ph_repl_write_begin(rel);
 	TransactionId xid = GetCurrentTransactionId();
 	HeapTuple  *heaptuples;
 	HeapTuple  *batch;
@@ -376,6 +386,9 @@ phantom_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 
 	for (int i = 0; i < ntuples; i++)
 		slots[i]->tts_tid = heaptuples[i]->t_self;
+	if (cap)
+		for (int i = 0; i < ntuples; i++)
+			ph_repl_capture_insert(rel, slots[i]);
 
 	pgstat_count_heap_insert(rel, ntuples);
 	pfree(batch);
@@ -422,6 +435,8 @@ phantom_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 					 Snapshot snapshot, Snapshot crosscheck, bool wait,
 					 TM_FailureData *tmfd, bool changingPart)
 {
+	bool		cap = ph_repl_write_begin(rel);
+	HeapTuple	oldcopy = NULL;
 	TransactionId xid = GetCurrentTransactionId();
 	BlockNumber vblock = ItemPointerGetBlockNumber(tid);
 	OffsetNumber offnum = ItemPointerGetOffsetNumber(tid);
@@ -541,6 +556,8 @@ retry:
 	}
 
 	CheckForSerializableConflictIn(rel, tid, vblock);
+	if (cap)
+		oldcopy = heap_copytuple(&tp);
 
 	HeapTupleHeaderAdjustCmax(tp.t_data, &cid, &iscombo);
 	MultiXactIdSetOldestMember();
@@ -582,6 +599,11 @@ retry:
 		ph_release_tuplock(rel, &tp.t_self, LockTupleExclusive);
 
 	pgstat_count_heap_delete(rel);
+	if (oldcopy)
+	{
+		ph_repl_capture_delete(rel, oldcopy);
+		heap_freetuple(oldcopy);
+	}
 	return TM_Ok;
 }
 
@@ -671,7 +693,8 @@ identity_external(Relation rel, Bitmapset *id_attrs, HeapTuple oldtup)
 static TM_Result
 update_internal(Relation rel, ItemPointer otid, HeapTuple newtup,
 				CommandId cid, Snapshot crosscheck, bool wait,
-				TM_FailureData *tmfd, LockTupleMode *lockmode, bool *hot)
+				TM_FailureData *tmfd, LockTupleMode *lockmode, bool *hot,
+				HeapTuple *oldcopy)
 {
 	TransactionId xid = GetCurrentTransactionId();
 	BlockNumber oldvblock = ItemPointerGetBlockNumber(otid);
@@ -872,6 +895,8 @@ retry:
 		bms_free(modified);
 		return result;
 	}
+	if (oldcopy)
+		*oldcopy = heap_copytuple(&oldtup);
 
 	/* the old version's new xmax: us as updater, plus surviving lockers */
 	ph_compute_new_xmax(HeapTupleHeaderGetRawXmax(oldtup.t_data),
@@ -1081,6 +1106,8 @@ phantom_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 					 bool wait, TM_FailureData *tmfd, LockTupleMode *lockmode,
 					 bool *update_indexes)
 {
+	bool		cap = ph_repl_write_begin(rel);
+	HeapTuple	oldcopy = NULL;
 	bool		shouldFree = true;
 	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, true, &shouldFree);
 	TM_Result	result;
@@ -1090,11 +1117,17 @@ phantom_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	tuple->t_tableOid = slot->tts_tableOid;
 
 	result = update_internal(rel, otid, tuple, cid, crosscheck, wait, tmfd,
-							 lockmode, &hot);
+							 lockmode, &hot, cap ? &oldcopy : NULL);
 	slot->tts_tid = tuple->t_self;
 
 	/* a HOT version is reached through its root's index entries */
 	*update_indexes = (result == TM_Ok && !hot);
+	if (oldcopy)
+	{
+		if (result == TM_Ok)
+			ph_repl_capture_update(rel, oldcopy, slot);
+		heap_freetuple(oldcopy);
+	}
 
 	if (shouldFree)
 		pfree(tuple);

@@ -31,6 +31,9 @@
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "access/htup.h"
+#include "executor/tuptable.h"
+#include "utils/relcache.h"
 
 #include "phantom/raft/raft.h"
 
@@ -39,8 +42,8 @@ typedef enum PhReplPayloadType
 {
 	PH_REPL_PAYLOAD_MEMBER_SET = 1, /* address book: add/update a member */
 	PH_REPL_PAYLOAD_MEMBER_DEL = 2, /* address book: forget a member */
-	PH_REPL_PAYLOAD_TXN = 3,		/* reserved: table changes of one
-									 * transaction (next increment) */
+	PH_REPL_PAYLOAD_TXN = 3,		/* table changes of one transaction
+									 * (capture.c, apply.c) */
 	PH_REPL_PAYLOAD_NOTE = 4		/* opaque bytes, applied as a no-op
 									 * (tests, markers) */
 } PhReplPayloadType;
@@ -78,7 +81,13 @@ typedef enum PhReplOp
 	PH_REPL_OP_CONF,			/* args: conf_op, node */
 	PH_REPL_OP_TRANSFER,		/* arg: node */
 	PH_REPL_OP_PROPOSE,			/* args: payload_dsm, payload_len */
-	PH_REPL_OP_TERM_AT			/* arg: node = log index; result: term */
+	PH_REPL_OP_TERM_AT,			/* arg: node = log index; result: term */
+	PH_REPL_OP_READ				/* args: node = first index, payload_dsm,
+								 * payload_len = segment size; copies the
+								 * committed entries from there into the
+								 * segment; result: index = count, term =
+								 * size the first entry needs if it did
+								 * not fit */
 } PhReplOp;
 
 typedef enum PhReplReqState
@@ -135,7 +144,16 @@ typedef struct PhReplShared
 	int			n_voters;
 	int			n_learners;
 	int			n_members;
+	uint64		first_index;	/* first entry still in the log */
+	uint64		term_start_index;	/* leader: last index when it was
+									 * elected (its no-op included) */
 	PhReplMember members[PH_REPL_MAX_MEMBERS];
+
+	/* apply worker (apply.c) */
+	pid_t		apply_pid;		/* 0 = not running */
+	uint64		tables_applied; /* every TXN entry <= this is in the
+								 * phantom.applied ledger (or was checked
+								 * to be); bounds log compaction */
 
 	PhReplRequest req;
 } PhReplShared;
@@ -163,6 +181,47 @@ extern int	phantom_raft_compact_entries;
  */
 extern uint64 ph_repl_propose_wait(uint8 payload_type, const void *data,
 								   uint32 len, int timeout_ms);
+/* Same, also returning the entry's term. */
+extern uint64 ph_repl_propose_wait_term(uint8 payload_type, const void *data,
+										uint32 len, int timeout_ms,
+										uint64 *term);
+
+/* sql.c: hand one request to the raft worker and wait for its answer. */
+extern int	ph_repl_submit(PhReplRequest *in, uint64 *index, uint64 *term,
+						   char *errmsg_out);
+
+/* sql.c: "not leader" error (PH010) naming the leader from a status copy. */
+extern void ph_repl_not_leader_error(const PhReplShared *st) pg_attribute_noreturn();
+
+/*
+ * capture.c: the commit path of table changes.  The table AM calls these
+ * from its write callbacks; they cost one test of a static bool on a
+ * server that is not a raft node.  ph_repl_write_begin refuses the write
+ * on a follower (PH010) and says whether the change must be captured.
+ */
+extern bool ph_repl_active;		/* raft node and not the apply worker */
+extern bool ph_repl_write_begin(Relation rel);
+extern void ph_repl_capture_insert(Relation rel, TupleTableSlot *slot);
+extern void ph_repl_capture_update(Relation rel, HeapTuple oldtup,
+								   TupleTableSlot *newslot);
+extern void ph_repl_capture_delete(Relation rel, HeapTuple oldtup);
+extern void ph_repl_capture_init(void);
+extern int	phantom_commit_timeout;
+
+/* apply.c: the apply worker. */
+extern bool ph_repl_applying;	/* this process is the apply worker */
+extern PGDLLEXPORT void phantom_apply_worker_main(Datum arg);
+
+/* TXN payload format (after the payload-type byte). */
+#define PH_TXN_MAGIC		0x58544850	/* "PHTX" */
+#define PH_TXN_VERSION		1
+#define PH_TXN_OP_INSERT	'I'
+#define PH_TXN_OP_UPDATE	'U'
+#define PH_TXN_OP_DELETE	'D'
+#define PH_TXN_OP_DDL		'S'
+#define PH_TXN_VAL_NULL		'n'
+#define PH_TXN_VAL_BINARY	'b'
+#define PH_TXN_VAL_TEXT		't'
 
 /* worker.c */
 extern bool ph_repl_configured(void);
