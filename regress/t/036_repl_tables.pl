@@ -182,6 +182,20 @@ $n{r3}->start;
 converged(20, 'a restarted follower caught up');
 is(q1($n{r3}, q{SELECT count(*) FROM pg_class WHERE relname = 'nokey'}), '0', 'DROP TABLE replicated');
 
+# --- a commit whose outcome is unknown (40003) ---
+$n{r2}->stop('fast');
+$n{r3}->stop('fast');
+($rc, $out, $err) = $L->psql('postgres',
+	q{SET phantom.commit_timeout = 500; INSERT INTO acc VALUES (950, 1, 'outcome unknown')});
+like($err, qr/not committed within 500 ms/, 'leader without majority: commit fails with outcome unknown');
+is(q1($L, 'SELECT count(*) FROM acc WHERE id = 950'), '0', 'not committed locally');
+$n{r2}->start;
+$n{r3}->start;
+converged(20, 'after the unknown outcome was resolved');
+diag('the entry of the unknown commit was ' .
+	  (q1($n{r2}, 'SELECT count(*) FROM acc WHERE id = 950') eq '1' ? 'committed and applied everywhere' : 'lost everywhere'));
+ok(defined poll(10, sub { defined leader() }), 'a leader again');
+
 # --- bank transfers under kill -9 of the leader ---
 $L->safe_psql('postgres', q{UPDATE acc SET bal = 1000 WHERE id <= 20});
 my $total = q1($L, 'SELECT sum(bal) FROM acc WHERE id <= 20');

@@ -472,8 +472,14 @@ phantom_apply_worker_main(Datum arg)
 
 		if (!ok || commit < next)
 		{
-			ConditionVariableTimedSleep(&ph_repl_shared->status_cv, 200,
-										PG_WAIT_EXTENSION);
+			/* re-check after preparing: no broadcast is missed */
+			ConditionVariablePrepareToSleep(&ph_repl_shared->status_cv);
+			LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
+			commit = ph_repl_shared->commit_index;
+			LWLockRelease(ph_repl_shared->lock);
+			if (commit < next)
+				(void) ConditionVariableTimedSleep(&ph_repl_shared->status_cv,
+												   200, PG_WAIT_EXTENSION);
 			ConditionVariableCancelSleep();
 			continue;
 		}

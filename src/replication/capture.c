@@ -91,6 +91,8 @@ static Oid	repl_db = InvalidOid;
 static SPIPlanPtr ledger_plan = NULL;
 static ProcessUtility_hook_type prev_utility = NULL;
 
+static void wait_unknown_before(uint64 index);
+
 /* How one relation's columns are encoded (cached per transaction). */
 typedef struct RelEnc
 {
@@ -527,8 +529,10 @@ commit_changes(void)
 	pq_sendint32(&p, txn_buf->len);
 	appendBinaryStringInfo(&p, txn_buf->data, txn_buf->len);
 
+	ph_repl_inflight_index = 0;
 	index = ph_repl_propose_wait_term(PH_REPL_PAYLOAD_TXN, p.data, p.len,
 									  phantom_commit_timeout, &term);
+	wait_unknown_before(index);
 
 	/* the ledger is the extension's, not the writing user's */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -564,6 +568,59 @@ commit_changes(void)
 	pfree(p.data);
 }
 
+/*
+ * wait_unknown_before: an earlier entry of this node whose transaction
+ * aborted after proposing it (timeout, cancel, error after the raft
+ * commit) may still be committed, and then the apply worker applies it
+ * here later.  A transaction whose entry comes after it must not commit
+ * locally before that, or this node would apply the two in the wrong
+ * order.  Waits until the apply worker has passed it; gives up with 40003
+ * (the entry is committed in raft and will be applied in order).
+ */
+static void
+wait_unknown_before(uint64 index)
+{
+	PhReplShared *sh = ph_repl_shared;
+	TimestampTz start = GetCurrentTimestamp();
+	int			limit = Min(phantom_commit_timeout, 2000);
+
+	for (;;)
+	{
+		uint64		um,
+					ta;
+
+		LWLockAcquire(sh->lock, LW_SHARED);
+		um = sh->unknown_max;
+		ta = sh->tables_applied;
+		LWLockRelease(sh->lock);
+		if (um == 0 || ta >= Min(um, index - 1))
+			break;
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), limit))
+		{
+			ConditionVariableCancelSleep();
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+					 errmsg("raft entry " UINT64_FORMAT " is committed, but this node could not commit it locally yet", index),
+					 errdetail("An earlier transaction's entry (" UINT64_FORMAT ") has not been applied here yet; this transaction's changes will be applied by the apply worker after it.",
+							   um)));
+		}
+		ConditionVariableTimedSleep(&sh->status_cv, 20, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+}
+
+/* note_unknown: our proposed entry's transaction aborts (see above). */
+static void
+note_unknown(uint64 index)
+{
+	PhReplShared *sh = ph_repl_shared;
+
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	if (index > sh->unknown_max)
+		sh->unknown_max = index;
+	LWLockRelease(sh->lock);
+}
+
 static void
 xact_cb(XactEvent event, void *arg)
 {
@@ -580,8 +637,16 @@ xact_cb(XactEvent event, void *arg)
 						 errmsg("cannot prepare a transaction that changed phantom tables in a phantom cluster"),
 						 errdetail("Two-phase commit of replicated phantom tables is not supported yet.")));
 			break;
-		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
+			if (ph_repl_inflight_index != 0 && txn_nops > 0)
+				note_unknown(ph_repl_inflight_index);
+			ph_repl_inflight_index = 0;
+			reset_txn();
+			break;
+		case XACT_EVENT_COMMIT:
+			ph_repl_inflight_index = 0;
+			reset_txn();
+			break;
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:

@@ -358,6 +358,8 @@ ph_repl_submit(PhReplRequest *in, uint64 *index, uint64 *term, char *errmsg_out)
 	return submit(in, index, term, errmsg_out);
 }
 
+uint64		ph_repl_inflight_index = 0;
+
 typedef bool (*StatusPred) (const PhReplShared *st, uint64 arg);
 
 /*
@@ -703,6 +705,7 @@ ph_repl_propose_wait_term(uint8 payload_type, const void *data, uint32 len,
 				 errhint("Retry in a moment; phantom.raft_status() shows the state of this node.")));
 
 	/* from here on the outcome is unknown until the check below */
+	ph_repl_inflight_index = index;
 	if (!wait_status(pred_committed, index, timeout_ms) ||
 		status_copy()->worker_pid == 0)
 		ereport(ERROR,

@@ -154,6 +154,11 @@ typedef struct PhReplShared
 	uint64		tables_applied; /* every TXN entry <= this is in the
 								 * phantom.applied ledger (or was checked
 								 * to be); bounds log compaction */
+	uint64		unknown_max;	/* highest index of an entry this node
+								 * proposed whose transaction then aborted
+								 * (outcome unknown to it): later local
+								 * commits wait until the apply worker has
+								 * passed it */
 
 	PhReplRequest req;
 } PhReplShared;
@@ -181,6 +186,8 @@ extern int	phantom_raft_compact_entries;
  */
 extern uint64 ph_repl_propose_wait(uint8 payload_type, const void *data,
 								   uint32 len, int timeout_ms);
+/* Index of the last entry this backend proposed (0 = none), for capture.c. */
+extern uint64 ph_repl_inflight_index;
 /* Same, also returning the entry's term. */
 extern uint64 ph_repl_propose_wait_term(uint8 payload_type, const void *data,
 										uint32 len, int timeout_ms,
