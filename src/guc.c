@@ -118,6 +118,15 @@ phantom_guc_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("phantom.commit_timeout",
+							"How long a commit waits for a majority of the phantom cluster.",
+							"After it the commit fails with SQLSTATE 40003 (outcome unknown).",
+							&phantom_commit_timeout,
+							10000, 100, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomStringVariable("phantom.database",
 							   "Database of this server that replicated phantom tables live in.",
 							   NULL,

@@ -852,14 +852,6 @@ repl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 void
 ph_repl_capture_init(void)
 {
-	DefineCustomIntVariable("phantom.commit_timeout",
-							"How long a commit waits for a majority of the phantom cluster.",
-							"After it the commit fails with SQLSTATE 40003 (outcome unknown).",
-							&phantom_commit_timeout,
-							10000, 100, INT_MAX,
-							PGC_USERSET,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
 	ph_repl_active = true;
 	RegisterXactCallback(xact_cb, NULL);
 	RegisterSubXactCallback(subxact_cb, NULL);
