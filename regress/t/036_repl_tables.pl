@@ -234,7 +234,7 @@ for my $round (1 .. 3)
 	next unless defined $lname;
 	my $kill_at = time();
 	my $killed = (grep { $names[$_] eq $lname } 0 .. 2)[0];
-	$n{$lname}->stop('immediate');
+	kill9_server($n{$lname});
 	# first acknowledgement after the kill
 	my $t = poll(
 		15,
