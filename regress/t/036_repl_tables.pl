@@ -91,6 +91,8 @@ CREATE TABLE fullt (a int, b text);
 ALTER TABLE fullt REPLICA IDENTITY FULL;
 CREATE TABLE nokey (a int, b text);
 CREATE TABLE transfers (id int PRIMARY KEY, src int, dst int, amount int);
+CREATE TABLE ser (id bigserial PRIMARY KEY, v text);
+CREATE TABLE ident (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
 CREATE TABLE typed (id int PRIMARY KEY, ts timestamptz, d date, n numeric, f float8,
   arr text[], j jsonb, by bytea, m mood, iv interval, u uuid, big text);
 });
@@ -98,6 +100,7 @@ ok( defined poll(10, sub { q1($n{r3}, q{SELECT count(*) FROM pg_class WHERE reln
 	'CREATE TABLE / CREATE INDEX reached a follower');
 is(q1($n{r2}, q{SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE relname = 'acc'}),
 	'phantom', 'the replicated table uses the phantom access method');
+$L->safe_psql('postgres', q{INSERT INTO ser (v) SELECT 'x' FROM generate_series(1, 5); INSERT INTO ident (v) VALUES ('a'), ('b')});
 is(q1($n{r2}, q{SELECT relreplident FROM pg_class WHERE relname = 'fullt'}), 'f',
 	'ALTER TABLE ... REPLICA IDENTITY FULL replicated');
 
@@ -159,6 +162,12 @@ like($err, qr/cannot write phantom tables on a follower.*HINT:.*node "r1"/s,
 ($rc, $out, $err) = $n{r3}->psql('postgres', q{BEGIN; SELECT 1; DELETE FROM acc WHERE id = 1; SELECT 'not reached'; COMMIT});
 like($err, qr/on a follower/, 'follower refuses DELETE at the first write');
 unlike($out, qr/not reached/, 'follower refusal comes at the write, not at commit');
+($rc, $out, $err) = $n{r3}->psql('postgres',
+	q{DO $$ BEGIN BEGIN INSERT INTO acc VALUES (9998, 1, 'x'); EXCEPTION WHEN others THEN NULL; END; INSERT INTO acc VALUES (9997, 1, 'y'); END $$});
+like($err, qr/on a follower/, 'follower refuses again after a refusal caught by an exception block');
+is(q1($n{r3}, 'SELECT count(*) FROM acc WHERE id IN (9997, 9998)'), '0', 'nothing written on the follower');
+is(q1($n{r3}, q{SELECT last_value FROM ser_id_seq}) . ' ' . q1($n{r3}, q{SELECT last_value FROM ident_id_seq}),
+	'5 2', 'sequences of serial and identity columns follow the leader');
 ($rc, $out, $err) = $n{r3}->psql('postgres', q{TRUNCATE acc});
 like($err, qr/not the leader|on a follower/, 'follower refuses TRUNCATE');
 ($rc, $out, $err) = $n{r3}->psql('postgres', q{CREATE TABLE on_follower (a int)});
@@ -194,9 +203,12 @@ $n{r3}->start;
 converged(20, 'after the unknown outcome was resolved');
 diag('the entry of the unknown commit was ' .
 	  (q1($n{r2}, 'SELECT count(*) FROM acc WHERE id = 950') eq '1' ? 'committed and applied everywhere' : 'lost everywhere'));
-ok(defined poll(10, sub { defined leader() }), 'a leader again');
+my $ln;
+ok(defined poll(10, sub { $ln = leader(); defined $ln }), 'a leader again');
 
 # --- bank transfers under kill -9 of the leader ---
+# the leader may have changed while r2 and r3 were down
+$L = $n{$ln};
 $L->safe_psql('postgres', q{UPDATE acc SET bal = 1000 WHERE id <= 20});
 my $total = q1($L, 'SELECT sum(bal) FROM acc WHERE id <= 20');
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
@@ -235,20 +247,29 @@ for my $round (1 .. 3)
 	my $kill_at = time();
 	my $killed = (grep { $names[$_] eq $lname } 0 .. 2)[0];
 	kill9_server($n{$lname});
-	# first acknowledgement after the kill
+	# first acknowledgement after the kill, by another node
+	my $first;
 	my $t = poll(
 		15,
 		sub {
 			open(my $a, '<', $ack) or return 0;
-			my @l = <$a>;
+			while (my $l = <$a>)
+			{
+				my (undef, $ts, $k) = split ' ', $l;
+				if ($ts > $kill_at && $k != $killed)
+				{
+					$first = $ts;
+					last;
+				}
+			}
 			close $a;
-			return 0 unless @l;
-			my (undef, $ts, $k) = split ' ', $l[-1];
-			return $ts > $kill_at && $k != $killed;
+			return defined $first;
 		});
 	ok(defined $t, "round $round: transfers go on after kill -9 of $lname");
+	$t = $first - $kill_at if defined $first;
 	push @failover, $t if defined $t;
-	$n{$lname}->start;
+	# an orphan of the killed server may hold its shared memory a moment
+	ok(defined poll(20, sub { $n{$lname}->start(fail_ok => 1) }), "round $round: $lname restarted");
 }
 usleep(1_000_000);
 open($fh, '>', $stop) or die;
@@ -258,6 +279,12 @@ diag(sprintf('failover (kill -9 of the leader -> first acknowledged transfer): %
 	join(', ', map { sprintf('%.2f', $_) } @failover)));
 
 converged(30, 'after the bank workload');
+my $new;
+poll(10, sub { $new = leader(); defined $new });
+$n{$new}->safe_psql('postgres', q{INSERT INTO ser (v) VALUES ('after failover'); INSERT INTO ident (v) VALUES ('after failover')});
+is(q1($n{$new}, q{SELECT count(*) = 6 AND min(id) = 1 AND max(id) > 5 FROM ser}) . ' ' .
+	  q1($n{$new}, q{SELECT count(*) = 3 AND max(id) > 2 FROM ident}),
+	't t', "serial and identity go on without duplicates after failover (leader $new)");
 open($fh, '<', $ack) or die;
 my @acked = map { (split ' ')[0] } <$fh>;
 close $fh;

@@ -40,6 +40,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -193,6 +194,58 @@ find_local(Relation rel, TupleTableSlot *keyslot, TupleTableSlot *localslot)
 	return false;
 }
 
+/*
+ * advance_sequences keeps the sequences owned by rel's columns (serial,
+ * identity) at least at the values the leader drew, so that a follower
+ * that becomes leader does not hand out the same numbers again.
+ * Sequences are not transactional: advancing one too far is harmless.
+ */
+static void
+advance_sequences(Relation rel, TupleTableSlot *slot)
+{
+	List	   *seqs = getOwnedSequences(RelationGetRelid(rel));
+	ListCell   *lc;
+
+	foreach(lc, seqs)
+	{
+		Oid			seq = lfirst_oid(lc);
+		Oid			tab;
+		int32		col;
+		Oid			typ;
+		int64		v;
+		Datum		args[2];
+		Oid			types[2] = {REGCLASSOID, INT8OID};
+		int			rc;
+
+		if (!sequenceIsOwned(seq, DEPENDENCY_AUTO, &tab, &col) &&
+			!sequenceIsOwned(seq, DEPENDENCY_INTERNAL, &tab, &col))
+			continue;
+		if (col < 1 || col > slot->tts_tupleDescriptor->natts ||
+			slot->tts_isnull[col - 1])
+			continue;
+		typ = TupleDescAttr(slot->tts_tupleDescriptor, col - 1)->atttypid;
+		if (typ == INT8OID)
+			v = DatumGetInt64(slot->tts_values[col - 1]);
+		else if (typ == INT4OID)
+			v = DatumGetInt32(slot->tts_values[col - 1]);
+		else if (typ == INT2OID)
+			v = DatumGetInt16(slot->tts_values[col - 1]);
+		else
+			continue;
+		args[0] = ObjectIdGetDatum(seq);
+		args[1] = Int64GetDatum(v);
+		rc = SPI_execute_with_args("SELECT pg_catalog.setval($1, $2) FROM pg_catalog.pg_sequence s "
+								   "WHERE s.seqrelid = $1 AND s.seqincrement > 0 "
+								   "AND $2 BETWEEN s.seqmin AND s.seqmax "
+								   "AND $2 > coalesce(pg_catalog.pg_sequence_last_value($1), $2 - 1)",
+								   2, types, args, NULL, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "phantom apply: could not advance sequence %u: %s",
+				 seq, SPI_result_code_string(rc));
+	}
+	list_free(seqs);
+}
+
 static void
 apply_row_op(char op, StringInfo m, uint64 index)
 {
@@ -228,6 +281,7 @@ apply_row_op(char op, StringInfo m, uint64 index)
 		case PH_TXN_OP_INSERT:
 			get_row(m, rel, slot);
 			ExecSimpleRelationInsert(rri, estate, slot);
+			advance_sequences(rel, slot);
 			break;
 		case PH_TXN_OP_UPDATE:
 		case PH_TXN_OP_DELETE:
@@ -240,7 +294,10 @@ apply_row_op(char op, StringInfo m, uint64 index)
 			if (find_local(rel, keyslot, localslot))
 			{
 				if (op == PH_TXN_OP_UPDATE)
+				{
 					ExecSimpleRelationUpdate(rri, estate, &epq, localslot, slot);
+					advance_sequences(rel, slot);
+				}
 				else
 					ExecSimpleRelationDelete(rri, estate, &epq, localslot);
 			}

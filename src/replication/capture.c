@@ -86,6 +86,7 @@ static int	nmarks = 0,
 			maxmarks = 0;
 static int	ddl_depth = 0;
 static HTAB *relinfo_cache = NULL;	/* in TopTransactionContext */
+static MemoryContext enc_cxt = NULL;	/* per-op scratch, child of it */
 
 static Oid	repl_db = InvalidOid;
 static SPIPlanPtr ledger_plan = NULL;
@@ -128,7 +129,10 @@ check_cluster_write(void)
 	PhReplShared *sh = ph_repl_shared;
 	TimestampTz start = GetCurrentTimestamp();
 
-	checked_lxid = MyProc->lxid;
+	/*
+	 * checked_lxid is set only on success: after a refusal caught by a
+	 * savepoint the next write of the transaction is checked again.
+	 */
 	capture_on = false;
 	for (;;)
 	{
@@ -145,7 +149,10 @@ check_cluster_write(void)
 		LWLockRelease(sh->lock);
 
 		if (n_voters == 0)
+		{
+			checked_lxid = MyProc->lxid;
 			return;				/* a raft node, but in no cluster: local */
+		}
 		if (n_voters < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_PHANTOM_NOT_LEADER),
@@ -196,6 +203,7 @@ check_cluster_write(void)
 	}
 	ConditionVariableCancelSleep();
 	capture_on = true;
+	checked_lxid = MyProc->lxid;
 }
 
 /*
@@ -246,6 +254,28 @@ txn_buffer(void)
 		MemoryContextSwitchTo(old);
 	}
 	return txn_buf;
+}
+
+/*
+ * enc_begin switches to a scratch context for encoding one op (detoasted
+ * values, send results); enc_end resets it.  The buffer itself lives in
+ * TopTransactionContext (repalloc keeps a chunk's context).
+ */
+static MemoryContext
+enc_begin(void)
+{
+	if (enc_cxt == NULL)
+		enc_cxt = AllocSetContextCreate(TopTransactionContext,
+										"phantom capture",
+										ALLOCSET_DEFAULT_SIZES);
+	return MemoryContextSwitchTo(enc_cxt);
+}
+
+static void
+enc_end(MemoryContext old)
+{
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(enc_cxt);
 }
 
 /* op_begin marks where an op starts (for subtransaction rollback). */
@@ -388,6 +418,7 @@ put_row(StringInfo b, RelEnc *e, Datum *values, bool *nulls, bool key_only)
 			pq_sendbyte(b, PH_TXN_VAL_BINARY);
 			pq_sendint32(b, VARSIZE(v) - VARHDRSZ);
 			pq_sendbytes(b, VARDATA(v), VARSIZE(v) - VARHDRSZ);
+			pfree(v);
 		}
 		else
 		{
@@ -395,6 +426,7 @@ put_row(StringInfo b, RelEnc *e, Datum *values, bool *nulls, bool key_only)
 
 			pq_sendbyte(b, PH_TXN_VAL_TEXT);
 			put_str(b, s);
+			pfree(s);
 		}
 	}
 	{
@@ -433,14 +465,14 @@ void
 ph_repl_capture_insert(Relation rel, TupleTableSlot *slot)
 {
 	RelEnc	   *e = relenc(rel);
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	StringInfo	b = op_begin();
+	MemoryContext old = enc_begin();
 
 	slot_getallattrs(slot);
 	put_rel(b, PH_TXN_OP_INSERT, e);
 	put_row(b, e, slot->tts_values, slot->tts_isnull, false);
 	txn_nops++;
-	MemoryContextSwitchTo(old);
+	enc_end(old);
 }
 
 void
@@ -448,21 +480,23 @@ ph_repl_capture_update(Relation rel, HeapTuple oldtup, TupleTableSlot *newslot)
 {
 	RelEnc	   *e = relenc(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
-	Datum	   *ov = palloc(sizeof(Datum) * desc->natts);
-	bool	   *on = palloc(sizeof(bool) * desc->natts);
-	MemoryContext old;
 	StringInfo	b;
+	MemoryContext old;
+	Datum	   *ov;
+	bool	   *on;
 
 	require_identity(rel, e, "update");
+	b = op_begin();
+	old = enc_begin();
+	ov = palloc(sizeof(Datum) * desc->natts);
+	on = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(oldtup, desc, ov, on);
 	slot_getallattrs(newslot);
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	b = op_begin();
 	put_rel(b, PH_TXN_OP_UPDATE, e);
 	put_row(b, e, ov, on, true);
 	put_row(b, e, newslot->tts_values, newslot->tts_isnull, false);
 	txn_nops++;
-	MemoryContextSwitchTo(old);
+	enc_end(old);
 }
 
 void
@@ -470,19 +504,21 @@ ph_repl_capture_delete(Relation rel, HeapTuple oldtup)
 {
 	RelEnc	   *e = relenc(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
-	Datum	   *ov = palloc(sizeof(Datum) * desc->natts);
-	bool	   *on = palloc(sizeof(bool) * desc->natts);
-	MemoryContext old;
 	StringInfo	b;
+	MemoryContext old;
+	Datum	   *ov;
+	bool	   *on;
 
 	require_identity(rel, e, "delete from");
-	heap_deform_tuple(oldtup, desc, ov, on);
-	old = MemoryContextSwitchTo(TopTransactionContext);
 	b = op_begin();
+	old = enc_begin();
+	ov = palloc(sizeof(Datum) * desc->natts);
+	on = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(oldtup, desc, ov, on);
 	put_rel(b, PH_TXN_OP_DELETE, e);
 	put_row(b, e, ov, on, true);
 	txn_nops++;
-	MemoryContextSwitchTo(old);
+	enc_end(old);
 }
 
 /* ------------------------------------------------------------------------
@@ -498,6 +534,7 @@ reset_txn(void)
 	marks = NULL;
 	nmarks = maxmarks = 0;
 	relinfo_cache = NULL;
+	enc_cxt = NULL;
 	ddl_depth = 0;
 	checked_lxid = InvalidLocalTransactionId;
 	capture_on = false;
