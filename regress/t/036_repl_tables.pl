@@ -184,6 +184,17 @@ like($err, qr/no replica identity/, 'DELETE of a table without replica identity 
 like($err, qr/cannot prepare a transaction that changed phantom tables/, 'PREPARE TRANSACTION refused');
 is(q1($L, 'SELECT count(*) FROM acc WHERE id = 800'), '0', 'the refused prepared transaction left nothing');
 
+($rc, $out, $err) = $L->psql('postgres', q{CREATE TABLE ctas AS SELECT 1 AS a});
+like($err, qr/CREATE TABLE AS \/ SELECT INTO a phantom table is not supported in a phantom cluster/,
+	'CREATE TABLE AS of a phantom table refused');
+($rc, $out, $err) = $L->psql('postgres', q{CREATE INDEX CONCURRENTLY acc_note ON acc (note)});
+like($err, qr/CONCURRENTLY is not supported/, 'CREATE INDEX CONCURRENTLY refused');
+$L->safe_psql('postgres', 'CREATE DATABASE other');
+$L->safe_psql('other', 'CREATE EXTENSION phantom');
+($rc, $out, $err) = $L->psql('other', q{CREATE TABLE t_other (a int)});
+like($err, qr/cannot write phantom tables in database "other" while this server is in a phantom cluster/,
+	'phantom tables of another database than phantom.database refused');
+
 # --- a stopped follower catches up from the log ---
 $n{r3}->stop('fast');
 $L->safe_psql('postgres', q{UPDATE acc SET bal = bal + 1 WHERE id <= 50; INSERT INTO acc VALUES (900, 9, 'while r3 down'); TRUNCATE nokey; DROP TABLE nokey});
