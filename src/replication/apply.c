@@ -542,8 +542,12 @@ phantom_apply_worker_main(Datum arg)
 		}
 		if (next < first)
 		{
-			if (next > 1 || first > 1)
-				ereport(next > 1 ? WARNING : LOG,
+			/*
+			 * next == 1: a fresh start; the raft worker warns when a snapshot
+			 * it installed skips table changes.
+			 */
+			if (next > 1)
+				ereport(WARNING,
 						(errmsg("phantom apply: raft entries " UINT64_FORMAT " to " UINT64_FORMAT " are no longer in the log; applying from " UINT64_FORMAT,
 								next, first - 1, first),
 						 errdetail("They were compacted into a snapshot before this node applied them to its tables (or this node received the snapshot from the leader); table changes in them, if any, are missing here."),

@@ -72,6 +72,9 @@ static char self_conninfo[PH_REPL_CONNINFO_LEN];
 static uint64 self_proposed_term = 0;
 static MemoryContext worker_cxt = NULL;
 static uint64 published_leader_term = 0;
+static uint64 last_txn_index = 0;	/* highest TXN entry applied (or in the
+									 * snapshot): does a snapshot skip table
+									 * changes? */
 
 /* The address book (replicated state, rebuilt from the log). */
 static PhReplMember book[PH_REPL_MAX_MEMBERS];
@@ -297,6 +300,7 @@ book_reset(void)
 	for (i = 0; i < n_book; i++)
 		ph_tr_set_address(book[i].id, "");
 	n_book = 0;
+	last_txn_index = 0;
 }
 
 /*
@@ -372,6 +376,13 @@ book_load_snapshot(const uint8 *data, uint32 len)
 		off += 4;
 		if (l > len - off)
 			break;
+		if (l == 9 && data[off] == PH_REPL_PAYLOAD_TXN)
+		{
+			/* marker: the highest TXN entry the snapshot covers */
+			memcpy(&last_txn_index, data + off + 1, 8);
+			off += l;
+			continue;
+		}
 		apply_member(data + off, l, 0);
 		off += l;
 	}
@@ -394,7 +405,9 @@ apply_entry(const PhRaftEntry *e)
 		case PH_REPL_PAYLOAD_NOTE:
 			break;				/* no-op by definition */
 		case PH_REPL_PAYLOAD_TXN:
-			break;				/* the apply worker's (apply.c) */
+			/* the apply worker's (apply.c); remembered for snapshots */
+			last_txn_index = Max(last_txn_index, e->index);
+			break;
 		default:
 			ereport(LOG,
 					(errmsg("phantom raft: skipping entry " UINT64_FORMAT " of unknown payload type %d",
@@ -684,11 +697,12 @@ persist_ready(const PhRaftReady *rd)
 			LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
 			ta = ph_repl_shared->tables_applied;
 			LWLockRelease(ph_repl_shared->lock);
-			if (ta < s->index)
+			if (ta < last_txn_index)
 				ereport(WARNING,
 						(errmsg("phantom raft: the snapshot skips raft entries " UINT64_FORMAT " to " UINT64_FORMAT " that this node has not applied to its tables",
 								ta + 1, s->index),
-						 errdetail("Snapshots do not carry table data yet; table changes in those entries are missing on this node."),
+						 errdetail("Snapshots do not carry table data yet; the table changes in those entries (the last at index " UINT64_FORMAT ") are missing on this node.",
+								   last_txn_index),
 						 errhint("If the skipped entries changed phantom tables, rebuild this node: remove it, then add it back with a new data directory that has the tables' data.")));
 		}
 	}
@@ -767,7 +781,7 @@ process_readies(void)
 static uint8 *
 encode_book(uint32 *len)
 {
-	size_t		cap = 4 + (size_t) n_book * 1024;
+	size_t		cap = 4 + 9 + (size_t) n_book * 1024;
 	uint8	   *buf = palloc(cap);
 	uint32		off = 0;
 	int			i;
@@ -785,6 +799,13 @@ encode_book(uint32 *len)
 		buf[off + 3] = (l >> 24) & 0xff;
 		off += 4 + l;
 	}
+	/* (9, TXN, highest TXN index): an older node skips it as a record
+	 * whose first byte is no MEMBER_* type */
+	buf[off] = 9;
+	buf[off + 1] = buf[off + 2] = buf[off + 3] = 0;
+	buf[off + 4] = PH_REPL_PAYLOAD_TXN;
+	memcpy(buf + off + 5, &last_txn_index, 8);
+	off += 13;
 	*len = off;
 	return buf;
 }
