@@ -77,7 +77,9 @@ sub converged
 			return !grep { $_ ne $h[0] } @h;
 		});
 	ok(defined $t, "$what: all nodes have the same rows and ledger")
-	  or diag("hashes: $last");
+	  or diag("hashes: $last\n" . join("\n", map {
+		  "$_: " . q1($n{$_}, q{SELECT (SELECT row(s.*)::text FROM phantom.raft_status() s) || ' ledger max ' || (SELECT max(index) FROM phantom.applied)}, 5)
+	  } @up));
 	return $t;
 }
 
@@ -289,7 +291,7 @@ $bank->finish;
 diag(sprintf('failover (kill -9 of the leader -> first acknowledged transfer): %s s',
 	join(', ', map { sprintf('%.2f', $_) } @failover)));
 
-converged(30, 'after the bank workload');
+converged(45, 'after the bank workload');
 my $new;
 poll(10, sub { $new = leader(); defined $new });
 $n{$new}->safe_psql('postgres', q{INSERT INTO ser (v) VALUES ('after failover'); INSERT INTO ident (v) VALUES ('after failover')});
