@@ -261,7 +261,7 @@ run_pgbench() {
     fi
     # pgbench -l: per transaction "client tx latency_us ..." lines
     p99=$(cat "$dir"/pgbench_log.* 2>/dev/null | awk '{print $3}' | sort -n |
-          awk '{a[NR]=$1} END {if (NR) {i=int(NR*0.99); if (i<1) i=1; printf "%.3f", a[i]/1000}}')
+          awk '{a[NR]=$1} END {if (NR) {i=int(NR*0.99); if (i<NR*0.99) i++; if (i<1) i=1; printf "%.3f", a[i]/1000}}')
     raw "$w" "c=$c tps" "tx/s" "$side" "$rep" "$tps"
     raw "$w" "c=$c latency avg" "ms" "$side" "$rep" "$avg"
     [ -n "$p99" ] && raw "$w" "c=$c latency p99" "ms" "$side" "$rep" "$p99"
