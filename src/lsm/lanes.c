@@ -251,6 +251,7 @@ ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 {
 	BufferAccessStrategy strategy = bistate ? bistate->strategy : NULL;
 	Size		saveFreeSpace;
+	Size		nearlyEmptyFreeSpace;
 	Size		needed;
 	int			lane = ph_my_lane(rel);
 	PhRelCache *cache;
@@ -266,7 +267,18 @@ ph_get_insert_buffer(Relation rel, Size len, Buffer otherBuffer,
 						len, MaxHeapTupleSize)));
 	saveFreeSpace = RelationGetTargetPageFreeSpace(rel,
 												   HEAP_DEFAULT_FILLFACTOR);
-	needed = len + saveFreeSpace;
+
+	/*
+	 * As heap: a page whose unavailable space is slight counts as empty, so
+	 * a large tuple plus a low fillfactor's reserve never asks for more than
+	 * a nearly empty page has (nor for more than the FSM can record).
+	 */
+	nearlyEmptyFreeSpace = MaxHeapTupleSize -
+		(MaxHeapTuplesPerPage / 8 * sizeof(ItemIdData));
+	if (len + saveFreeSpace > nearlyEmptyFreeSpace)
+		needed = Max(len, nearlyEmptyFreeSpace);
+	else
+		needed = len + saveFreeSpace;
 
 	/*
 	 * Consult the FSM, as heap does, except for a relfilenode created in

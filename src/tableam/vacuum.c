@@ -29,7 +29,10 @@
  *	  compaction), but the physical tail is: unless the table's
  *	  vacuum_truncate is off, VACUUM ends with ph_try_shrink (src/lsm/
  *	  shrink.c) under a conditional AccessExclusiveLock, with heap's
- *	  thresholds (1000 pages or 1/16 of the file).
+ *	  thresholds (1000 pages or 1/16 of the file).  When VACUUM left the
+ *	  table without any tuple, the whole fork goes instead
+ *	  (ph_vac_truncate_if_empty), as heap's truncation of trailing empty
+ *	  pages would give everything back.
  *
  *	  Free space map: the FSM fork is indexed by vblock, like the VM.  As
  *	  heap, each hot vblock's free space (PageGetHeapFreeSpace) is recorded
@@ -63,6 +66,7 @@
 #include "postmaster/autovacuum.h"
 #include "storage/bufmgr.h"
 #include "storage/freespace.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -75,6 +79,10 @@
 #include "phantom/mvcc/visibility.h"
 #include "phantom/tableam/ddl.h"
 #include "phantom/wal/wal.h"
+
+/* as heap's VACUUM_TRUNCATE_LOCK_WAIT_INTERVAL / _TIMEOUT */
+#define PH_VAC_TRUNCATE_LOCK_WAIT_MS		50
+#define PH_VAC_TRUNCATE_LOCK_TIMEOUT_MS		5000
 
 typedef struct PhVacState
 {
@@ -118,8 +126,10 @@ typedef struct PhVacState
 	BlockNumber allvis_skipped;
 	BlockNumber pin_skipped;
 	BlockNumber vm_set_pages;
+	bool		truncated;		/* an empty table's fork was given back */
 	double		live_tuples;
 	double		recently_dead;
+	double		missed_dead;	/* dead, left unpruned on pinned pages */
 	double		tuples_deleted;
 	double		tuples_frozen;
 	double		lpdead_items;
@@ -531,6 +541,120 @@ ph_vac_cycle(PhVacState *vs)
 }
 
 /*
+ * PageHasLpDead: whether LP_DEAD items of the page wait for the second
+ * heap pass (only with indexes; without, nothing frees them here).
+ */
+static bool
+PageHasLpDead(Page page, int nindexes)
+{
+	if (nindexes == 0)
+		return false;
+	for (OffsetNumber off = FirstOffsetNumber;
+		 off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		if (ItemIdIsDead(PageGetItemId(page, off)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * ph_vac_scan_noprune looks at a hot page whose cleanup lock another
+ * backend's pin denies us, under a share lock, the way heap's
+ * lazy_scan_noprune does: it counts live, recently dead and "missed dead"
+ * tuples (dead, but not removable without pruning), queues LP_DEAD items
+ * for index vacuuming, and lowers NewRelfrozenXid / NewRelminMxid to what
+ * the page still holds.  Returns false (and changes nothing) when an
+ * aggressive VACUUM finds a tuple it must freeze: the caller then waits
+ * for the cleanup lock and scans the page normally.
+ */
+static bool
+ph_vac_scan_noprune(PhVacState *vs, Buffer buf, BlockNumber vblock)
+{
+	Relation	rel = vs->rel;
+	Page		page = BufferGetPage(buf);
+	TransactionId NewRelfrozenXid = vs->NewRelfrozenXid;
+	MultiXactId NewRelminMxid = vs->NewRelminMxid;
+	OffsetNumber deadoffs[MaxHeapTuplesPerPage];
+	int			ndeadhere = 0;
+	double		live = 0;
+	double		recently_dead = 0;
+	double		missed_dead = 0;
+
+	for (OffsetNumber off = FirstOffsetNumber;
+		 off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+		HeapTupleData tup;
+
+		if (!ItemIdIsUsed(lp) || ItemIdIsRedirected(lp))
+			continue;
+		if (ItemIdIsDead(lp))
+		{
+			deadoffs[ndeadhere++] = off;
+			continue;
+		}
+
+		tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+		tup.t_len = ItemIdGetLength(lp);
+		tup.t_tableOid = RelationGetRelid(rel);
+		ItemPointerSet(&tup.t_self, vblock, off);
+
+		if (heap_tuple_would_freeze(tup.t_data, vs->FreezeLimit,
+									vs->MultiXactCutoff,
+									&NewRelfrozenXid, &NewRelminMxid) &&
+			vs->aggressive)
+			return false;
+
+		switch (ph_tuple_satisfies_vacuum(&tup, vs->OldestXmin, buf))
+		{
+			case HEAPTUPLE_DELETE_IN_PROGRESS:
+			case HEAPTUPLE_LIVE:
+				live += 1;
+				break;
+			case HEAPTUPLE_DEAD:
+				missed_dead += 1;
+				break;
+			case HEAPTUPLE_RECENTLY_DEAD:
+				recently_dead += 1;
+				break;
+			case HEAPTUPLE_INSERT_IN_PROGRESS:
+				/* the inserter counts it when it commits */
+				break;
+			default:
+				elog(ERROR, "unexpected HeapTupleSatisfiesVacuum result");
+				break;
+		}
+	}
+
+	vs->NewRelfrozenXid = NewRelfrozenXid;
+	vs->NewRelminMxid = NewRelminMxid;
+
+	if (vs->nindexes == 0)
+		missed_dead += ndeadhere;	/* freed by a later VACUUM */
+	else if (ndeadhere > 0)
+	{
+		vs->lpdead_item_pages++;
+		vs->lpdead_items += ndeadhere;
+		if (vs->do_index_vacuuming)
+		{
+			for (int i = 0; i < ndeadhere; i++)
+			{
+				ItemPointerSet(&vs->dead[vs->ndead], vblock, deadoffs[i]);
+				vs->ndead++;
+			}
+			pgstat_progress_update_param(PROGRESS_VACUUM_NUM_DEAD_TUPLES,
+										 vs->ndead);
+		}
+	}
+
+	vs->live_tuples += live;
+	vs->recently_dead += recently_dead;
+	vs->missed_dead += missed_dead;
+	return true;
+}
+
+/*
  * Visit one vblock in the first pass, unless the visibility map, its
  * coldness or a busy pin lets (or makes) us skip it.
  */
@@ -574,23 +698,34 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 		return;
 	}
 
+	vs->scanned_pages++;
 	if (!ConditionalLockBufferForCleanup(pg.buf))
 	{
 		/*
-		 * Someone holds a pin (a cursor, say).  Waiting may be long; only
-		 * an aggressive VACUUM, which must see every unfrozen page, waits.
+		 * Someone holds a pin (a cursor, say).  Waiting may be long: as
+		 * heap, look at the page under a share lock without pruning or
+		 * freezing, which counts its tuples and dead items; only an
+		 * aggressive VACUUM that finds xids it must freeze waits for the
+		 * cleanup lock.
 		 */
-		if (!vs->aggressive)
+		LockBuffer(pg.buf, BUFFER_LOCK_SHARE);
+		if (ph_vac_scan_noprune(vs, pg.buf, vblock))
 		{
+			Page		page = BufferGetPage(pg.buf);
+			bool		record = !PageHasLpDead(page, vs->nindexes);
+			Size		freespace = PageGetHeapFreeSpace(page);
+
+			LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
 			ph_page_close(&pg);
 			vs->pin_skipped++;
-			vs->skipped_unfrozen = true;
+			if (record)
+				RecordPageWithFreeSpace(vs->rel, vblock, freespace);
 			return;
 		}
+		LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
 		LockBufferForCleanup(pg.buf);
 	}
 
-	vs->scanned_pages++;
 	if (ph_vac_scan_page(vs, pg.buf, vblock))
 	{
 		/* recorded by the second heap pass, once its dead items are freed */
@@ -607,6 +742,86 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 	}
 }
 
+/*
+ * ph_vac_truncate_if_empty gives the whole main fork back (and the FSM and
+ * VM with it) when VACUUM left the table without a single tuple, which is
+ * what heap's truncation of trailing empty pages amounts to for an empty
+ * table (pg_relation_size 0 afterwards).  Tables with rows keep their
+ * vblocks: trailing vblocks are not truncated, their pages are recycled by
+ * compaction.  As heap, only with truncation enabled (VACUUM option /
+ * vacuum_truncate reloption), without old_snapshot_threshold, and when
+ * AccessExclusiveLock comes within VACUUM_TRUNCATE_LOCK_TIMEOUT; the lock
+ * makes sure nobody inserts meanwhile, and the smgr invalidation of the
+ * truncation resets every backend's cached insertion state (ph_cache).
+ * Returns true if the relation was truncated.
+ */
+static bool
+ph_vac_truncate_if_empty(PhVacState *vs, struct VacuumParams *params)
+{
+	Relation	rel = vs->rel;
+	int			lock_retry = 0;
+	BlockNumber nvblocks;
+	bool		empty = true;
+
+	if (params->truncate != VACOPTVALUE_ENABLED || old_snapshot_threshold >= 0 ||
+		vs->rel_pages == 0 || vs->cold_pages > 0 ||
+		vs->live_tuples + vs->recently_dead + vs->missed_dead > 0 ||
+		RelationGetNumberOfBlocks(rel) == 0)
+		return false;
+
+	while (!ConditionalLockRelation(rel, AccessExclusiveLock))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (++lock_retry > (PH_VAC_TRUNCATE_LOCK_TIMEOUT_MS /
+							PH_VAC_TRUNCATE_LOCK_WAIT_MS))
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 PH_VAC_TRUNCATE_LOCK_WAIT_MS,
+						 WAIT_EVENT_VACUUM_TRUNCATE);
+		ResetLatch(MyLatch);
+	}
+
+	/* under the lock: every vblock hot and without a used line pointer */
+	nvblocks = ph_nvblocks(rel);
+	for (BlockNumber vblock = 0; vblock < nvblocks && empty; vblock++)
+	{
+		PhMapEntry	entry = ph_map_get(rel, vblock);
+		PhPage		pg;
+
+		if (entry == PH_MAP_NONE)
+			continue;
+		if (PhMapIsCold(entry) || !ph_page_open(rel, vblock, &pg))
+		{
+			empty = false;
+			break;
+		}
+		if (pg.cold)
+			empty = false;
+		else
+		{
+			Page		page = BufferGetPage(pg.buf);
+
+			LockBuffer(pg.buf, BUFFER_LOCK_SHARE);
+			for (OffsetNumber off = FirstOffsetNumber;
+				 off <= PageGetMaxOffsetNumber(page); off++)
+			{
+				if (ItemIdIsUsed(PageGetItemId(page, off)))
+				{
+					empty = false;
+					break;
+				}
+			}
+			LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
+		}
+		ph_page_close(&pg);
+	}
+
+	if (empty)
+		phantom_relation_nontransactional_truncate(rel);
+	UnlockRelation(rel, AccessExclusiveLock);
+	return empty;
+}
+
 /* INFO report of VACUUM VERBOSE. */
 static void
 ph_vac_report(PhVacState *vs, double new_live_tuples, bool frozenxid_updated,
@@ -616,7 +831,7 @@ ph_vac_report(PhVacState *vs, double new_live_tuples, bool frozenxid_updated,
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
-					 "vblocks: %u total, %u scanned, %u cold, %u skipped all-frozen, %u skipped all-visible, %u skipped pinned\n",
+					 "vblocks: %u total, %u scanned, %u cold, %u skipped all-frozen, %u skipped all-visible, %u pinned (not pruned)\n",
 					 vs->rel_pages, vs->scanned_pages, vs->cold_pages,
 					 vs->frozen_skipped, vs->allvis_skipped, vs->pin_skipped);
 	appendStringInfo(&buf,
@@ -628,8 +843,9 @@ ph_vac_report(PhVacState *vs, double new_live_tuples, bool frozenxid_updated,
 					 vs->lpdead_items, vs->lpdead_item_pages, vs->lpdead_freed,
 					 vs->num_index_scans,
 					 vs->bypassed ? " (bypassed: too few dead items)" : "");
-	appendStringInfo(&buf, "pages newly set all-visible: %u\n",
-					 vs->vm_set_pages);
+	appendStringInfo(&buf, "pages newly set all-visible: %u%s\n",
+					 vs->vm_set_pages,
+					 vs->truncated ? ", relation truncated (empty)" : "");
 	appendStringInfo(&buf, "removable cutoff: %u, new relfrozenxid: %s, new relminmxid: %s",
 					 vs->OldestXmin,
 					 frozenxid_updated ? psprintf("%u", vs->NewRelfrozenXid) : "unchanged",
@@ -732,6 +948,17 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 	vs->rel_pages = ph_nvblocks(rel);
 
+	/*
+	 * Index vacuuming is never parallel here; like heap, say so when the
+	 * user asked for workers on a temporary table (which no worker could
+	 * read anyway).
+	 */
+	if (params->nworkers > 0 && vs->nindexes > 1 && vs->do_index_vacuuming &&
+		RelationUsesLocalBuffers(rel))
+		ereport(WARNING,
+				(errmsg("disabling parallel option of vacuum on \"%s\" --- cannot vacuum temporary tables in parallel",
+						RelationGetRelationName(rel))));
+
 	/* room for dead TIDs: the memory VACUUM may use, at least one page */
 	work_mem_kb = (IsAutoVacuumWorkerProcess() && autovacuum_work_mem != -1) ?
 		autovacuum_work_mem : maintenance_work_mem;
@@ -793,6 +1020,12 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 		vs->vmbuffer = InvalidBuffer;
 	}
 
+	if (ph_vac_truncate_if_empty(vs, params))
+	{
+		vs->truncated = true;
+		vs->rel_pages = 0;
+	}
+
 	new_live_tuples = vac_estimate_reltuples(rel, vs->rel_pages,
 											 vs->scanned_pages,
 											 vs->live_tuples);
@@ -801,7 +1034,7 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 		ph_vac_cleanup_indexes(vs, new_live_tuples);
 
 	/* give the free tail of the file back, as lazy_truncate_heap */
-	if (params->truncate != VACOPTVALUE_DISABLED)
+	if (params->truncate != VACOPTVALUE_DISABLED && !vs->truncated)
 	{
 		pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
 									 PROGRESS_VACUUM_PHASE_TRUNCATE);
@@ -836,7 +1069,8 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 	/* LP_DEAD items left behind (INDEX_CLEANUP off) are no tuples: as heap */
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
-						 Max(new_live_tuples, 0), vs->recently_dead);
+						 Max(new_live_tuples, 0),
+						 vs->recently_dead + vs->missed_dead);
 
 	if (vs->verbose)
 		ph_vac_report(vs, new_live_tuples, frozenxid_updated,
