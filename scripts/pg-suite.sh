@@ -19,7 +19,12 @@
 #   --tests "T..."   run these tests instead of the schedule
 #   --no-install     do not run scripts/install.sh first
 #   --keep           keep the temporary directory (outputs, diffs, logs)
-#   --set 'NAME = V' add a setting to both instances (repeatable)
+#   --set 'NAME = V' add a setting to both instances (repeatable), e.g.
+#                    --set 'phantom.compaction_naptime = 1'
+#                    --set 'phantom.compaction_min_pages = 1' (cold tier busy)
+#   --am NAME        access method of the second run (default phantom);
+#                    --am heap compares heap with heap, which shows the
+#                    suites' own flakiness on this machine
 #
 # The PostgreSQL sources come from Debian's source package postgresql-15
 # (the installed version if the mirror has it, else the newest one it has;
@@ -53,6 +58,7 @@ run_user=postgres
 
 suites="regress isolation"
 tests=""
+am2=phantom
 install=1
 keep=0
 extra_conf=()
@@ -63,6 +69,7 @@ while [ $# -gt 0 ]; do
         --no-install) install=0 ;;
         --keep) keep=1 ;;
         --set) extra_conf+=("$2"); shift ;;
+        --am) am2=$2; shift ;;
         -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "pg-suite.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -222,13 +229,17 @@ for suite in $suites; do
             ;;
         *) echo "pg-suite.sh: unknown suite $suite"; exit 2 ;;
     esac
-    for am in heap phantom; do
-        run=$work/$suite-$am
+    for run_name in heap "$am2"; do
+        if [ "$run_name" = heap ] && [ ! -d "$work/$suite-heap" ]; then
+            am=heap; run=$work/$suite-heap
+        else
+            am=$run_name; run=$work/$suite-$am-2
+        fi
         mkdir -p "$run/out"
         # a private copy of the test sources; the phantom run's expected/
         # holds only the heap run's results
         cp -r "$sdir" "$run/src"
-        if [ $am = phantom ]; then
+        if [ "$run" != "$work/$suite-heap" ]; then
             rm -rf "$run/src/expected"
             cp -r "$work/$suite-heap/out/results" "$run/src/expected"
             rm -f "$run/src/resultmap"
@@ -254,7 +265,7 @@ for suite in $suites; do
             awk '{print $1, $3}' >"$run/status"
         check_crashes "$run/server.log"
         crashes=$?
-        if [ $am = heap ]; then
+        if [ "$run" = "$work/$suite-heap" ]; then
             # the baseline itself: tests that do not match upstream's expected
             # output (minor-version differences, environment) are fine, as long
             # as they produced output
@@ -264,7 +275,7 @@ for suite in $suites; do
             n=$(wc -l <"$run/status")
             differing=$(grep -E ' (FAILED|failed)$' "$run/status" | awk '{print $1}')
             nd=$(echo -n "$differing" | grep -c .)
-            echo "   phantom: $n tests, $nd differ from heap"
+            echo "   $am: $n tests, $nd differ from heap"
             for t in $differing; do
                 lines=$(diff "$work/$suite-heap/out/results/$t.out" "$run/out/results/$t.out" 2>/dev/null |
                     grep -c '^[<>]')
