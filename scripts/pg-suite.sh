@@ -259,6 +259,15 @@ for suite in $suites; do
             --bindir="$pgbin" \
             --host=127.0.0.1 --port="$port" \
             "${what[@]}" >"$run/driver.log" 2>&1
+        if [ "$am" = phantom ]; then
+            # how much of what the tests left behind is on the cold tier
+            as_user psql -X -q -At -F ' ' -h 127.0.0.1 -p "$port" -d "${opts[-1]#--dbname=}" -c \
+                "SELECT 'phantom tables left: ' || count(*) || ', vblocks ' || coalesce(sum(vblocks), 0)
+                        || ', cold ' || coalesce(sum(cold_vblocks), 0)
+                        || ' (largest cold: ' || coalesce(string_agg(name || ' ' || cold_vblocks, ', '
+                           ORDER BY cold_vblocks DESC) FILTER (WHERE cold_vblocks > 0), '-') || ')'
+                 FROM phantom.stat_tables" 2>&1 | cut -c1-300 | sed 's/^/   /'
+        fi
         as_user pg_ctl -D "$run/data" -m fast -w stop >/dev/null 2>&1
         # "test NAME ... ok", "     NAME ... FAILED" (parallel group member)
         grep -E '^(test | +)[^ ]+ +\.\.\. ' "$run/driver.log" | sed -E 's/^(test )? +//; s/^test //' |
