@@ -151,7 +151,9 @@ CREATE FUNCTION phantom_internal.table_stats(rel regclass,
 	OUT vblocks bigint, OUT hot_pages bigint, OUT cold_vblocks bigint,
 	OUT run_pages bigint, OUT free_pages bigint, OUT map_pages bigint,
 	OUT bytes_on_disk bigint, OUT uncompressed_bytes bigint,
-	OUT compression_ratio double precision, OUT dead_items bigint)
+	OUT compression_ratio double precision, OUT dead_items bigint,
+	OUT compacted_bytes bigint, OUT compaction_written_bytes bigint,
+	OUT write_amplification double precision)
 RETURNS record
 AS 'MODULE_PATHNAME', 'phantom_stat_tables'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
@@ -160,7 +162,8 @@ CREATE VIEW phantom.stat_tables AS
 SELECT c.oid AS relid, n.nspname AS schema, c.relname AS name,
        s.vblocks, s.hot_pages, s.cold_vblocks, s.run_pages, s.free_pages,
        s.map_pages, s.bytes_on_disk, s.uncompressed_bytes, s.compression_ratio,
-       s.dead_items, NULL::timestamptz AS last_compaction
+       s.dead_items, NULL::timestamptz AS last_compaction,
+       s.compacted_bytes, s.compaction_written_bytes, s.write_amplification
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'phantom'

@@ -19,6 +19,7 @@
 #include "phantom/replication/replication.h"
 
 int			phantom_compaction_min_pages = 8;
+double		phantom_compaction_run_rewrite_ratio = 0.5;
 int			phantom_compaction_naptime = 10;
 bool		phantom_compaction_enabled = true;
 int			phantom_compression_level = 1;
@@ -90,6 +91,15 @@ phantom_guc_init(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("phantom.compaction_run_rewrite_ratio",
+							 "Live fraction below which compaction rewrites a run page.",
+							 "A run page whose live frames (those the block map still references) take less than this fraction of its frame bytes is rewritten: its live frames move into fresh run pages and the page is freed. 0 disables rewriting.",
+							 &phantom_compaction_run_rewrite_ratio,
+							 0.5, 0.0, 1.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("phantom.compaction_naptime",
 							"Time the compaction worker sleeps between rounds.",

@@ -70,8 +70,12 @@
 #include "utils/rel.h"
 
 #include "phantom/lsm/run.h"
+#include "phantom/lsm/runframe.h"
 #include "phantom/lsm/storage.h"
+#include "phantom/lsm/storage_int.h"
 #include "phantom/mvcc/visibility.h"
+#include "phantom/phantom.h"
+#include "phantom/wal/records.h"
 #include "phantom/wal/wal.h"
 
 /*
@@ -79,6 +83,26 @@
  * (PostgreSQL allows 200 LWLocks at once) and the memory of a batch.
  */
 #define PH_COMPACT_MAX_FRAMES	64
+
+/* Run pages a rewrite round reads before writing (bounds its memory). */
+#define PH_REWRITE_MAX_SOURCES	64
+
+/* A reference from the block map to a run page, found by the map pass. */
+typedef struct PhColdRef
+{
+	BlockNumber runblk;
+	BlockNumber vblock;
+} PhColdRef;
+
+/* A live frame copied out of a run page that is being rewritten. */
+typedef struct PhLiveFrame
+{
+	BlockNumber vblock;
+	BlockNumber src;			/* run page it comes from */
+	char	   *frame;
+	Size		framelen;
+} PhLiveFrame;
+
 
 /* One hot vblock collected into the run page being built. */
 typedef struct PhCompactItem
@@ -277,6 +301,49 @@ freeze_page(PhCompactState *cs, Buffer buf, BlockNumber vblock)
 }
 
 /*
+ * log_counters adds compaction's byte counts to the metapage
+ * (XLOG_PH_COUNTERS): compacted = used bytes of the hot pages moved cold,
+ * written = bytes of the run pages written.  phantom.stat_tables derives
+ * the write amplification from them.  Not transactional and not exact
+ * across crashes (a crash between a run page and its counter record loses
+ * that page's counts), which is fine for a statistic.
+ */
+static void
+log_counters(Relation rel, uint64 compacted, uint64 written)
+{
+	Buffer		metabuf;
+	Page		mpage;
+	PhantomMetaPageData *meta;
+
+	if (compacted == 0 && written == 0)
+		return;
+	metabuf = ReadBufferExtended(rel, MAIN_FORKNUM, PH_METAPAGE_BLKNO,
+								 RBM_NORMAL, NULL);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	mpage = BufferGetPage(metabuf);
+	meta = PhantomPageGetMeta(mpage);
+	START_CRIT_SECTION();
+	meta->compacted_bytes += compacted;
+	meta->compaction_written_bytes += written;
+	MarkBufferDirty(metabuf);
+	if (RelationNeedsWAL(rel))
+	{
+		xl_ph_counters xlrec;
+		XLogRecPtr	recptr;
+
+		xlrec.compacted_bytes = compacted;
+		xlrec.written_bytes = written;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, SizeOfPhCounters);
+		XLogRegisterBuffer(0, metabuf, REGBUF_STANDARD);
+		recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_COUNTERS);
+		PageSetLSN(mpage, recptr);
+	}
+	END_CRIT_SECTION();
+	UnlockReleaseBuffer(metabuf);
+}
+
+/*
  * flush_batch writes the run page for the collected vblocks and switches
  * them to it (see the file header, step 2).
  */
@@ -292,6 +359,7 @@ flush_batch(PhCompactState *cs)
 	BlockNumber runblk;
 	Page		runpage = (Page) cs->runpage.data;
 	bool		moved;
+	uint64		compacted = 0;
 
 	if (cs->nitems == 0)
 		return;
@@ -397,12 +465,16 @@ flush_batch(PhCompactState *cs)
 		it->buf = InvalidBuffer;
 		if (moved)
 		{
+			PageHeader	ph = (PageHeader) it->image;
+
+			compacted += BLCKSZ - (ph->pd_upper - ph->pd_lower);
 			cs->moved++;
 			/* cold: no room for inserts (FSM call with no lock held) */
 			RecordPageWithFreeSpace(rel, it->vblock, 0);
 		}
 		/* else pinned meanwhile: its frame is dead */
 	}
+	log_counters(rel, compacted, BLCKSZ);
 
 done:
 	cs->nitems = 0;
@@ -524,7 +596,7 @@ collect_vblock(PhCompactState *cs, BlockNumber vblock,
  */
 static int
 retire_dead_runs(Relation rel, BlockNumber nvblocks, BlockNumber *hot,
-				 BlockNumber *nhot)
+				 BlockNumber *nhot, PhColdRef *cold, BlockNumber *ncold)
 {
 	BlockNumber nphys = smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
 	Bitmapset  *known = NULL;
@@ -547,6 +619,7 @@ retire_dead_runs(Relation rel, BlockNumber nvblocks, BlockNumber *hot,
 	UnlockReleaseBuffer(metabuf);
 
 	*nhot = 0;
+	*ncold = 0;
 	for (vblock = 0; vblock < nvblocks; vblock++)
 	{
 		PhMapEntry	e = ph_map_get(rel, vblock);
@@ -556,6 +629,12 @@ retire_dead_runs(Relation rel, BlockNumber nvblocks, BlockNumber *hot,
 			known = bms_add_member(known, (int) PhMapBlock(e));
 		if (PhMapIsHot(e))
 			hot[(*nhot)++] = vblock;
+		else if (PhMapIsCold(e))
+		{
+			cold[*ncold].runblk = PhMapBlock(e);
+			cold[*ncold].vblock = vblock;
+			(*ncold)++;
+		}
 	}
 	if ((int64) nphys - bms_num_members(known) <= (int64) nfree)
 	{
@@ -587,6 +666,326 @@ retire_dead_runs(Relation rel, BlockNumber nvblocks, BlockNumber *hot,
 	return retired;
 }
 
+/* qsort comparators: references by (run page, vblock), frames by vblock */
+static int
+cmp_coldref(const void *a, const void *b)
+{
+	const PhColdRef *x = a;
+	const PhColdRef *y = b;
+
+	if (x->runblk != y->runblk)
+		return (x->runblk > y->runblk) - (x->runblk < y->runblk);
+	return (x->vblock > y->vblock) - (x->vblock < y->vblock);
+}
+
+static int
+cmp_liveframe(const void *a, const void *b)
+{
+	const PhLiveFrame *x = a;
+	const PhLiveFrame *y = b;
+
+	return (x->vblock > y->vblock) - (x->vblock < y->vblock);
+}
+
+/*
+ * rewrite_write_page writes one run page holding frames[0..n) and switches
+ * the map entries that still reference the frames' old run pages to it:
+ * the page is logged with a full image first, then one
+ * XLOG_PH_SHRINK(move, REWRITE) record per map page involved, each under
+ * that map page's exclusive lock.  A vblock thawed meanwhile keeps its new
+ * hot page (its frame in the new run page is dead).  Returns the number
+ * of entries switched.
+ */
+static int
+rewrite_write_page(Relation rel, PhLiveFrame *frames, int n)
+{
+	PGAlignedBlock pagebuf;
+	Page		page = (Page) pagebuf.data;
+	Buffer		runbuf;
+	BlockNumber dst;
+	BlockNumber *vbs = palloc(sizeof(BlockNumber) * n);
+	int			switched = 0;
+	int			i;
+
+	ph_run_page_init(page);
+	for (i = 0; i < n; i++)
+		if (!ph_run_page_add(page, frames[i].frame, frames[i].framelen))
+			elog(ERROR, "phantom: rewritten frames do not fit a run page");
+
+	/* a fresh page, unreachable until the first map entry points at it */
+	runbuf = ph_page_alloc(rel);
+	dst = BufferGetBlockNumber(runbuf);
+	START_CRIT_SECTION();
+	memcpy(BufferGetPage(runbuf), page, BLCKSZ);
+	MarkBufferDirty(runbuf);
+	if (RelationNeedsWAL(rel))
+		log_newpage_buffer(runbuf, true);
+	END_CRIT_SECTION();
+	UnlockReleaseBuffer(runbuf);
+
+	i = 0;
+	while (i < n)
+	{
+		uint32		idx = PH_MAP_PAGE_INDEX(frames[i].vblock);
+		PhMapEntry	e;
+		Buffer		mapbuf;
+		Page		mappage;
+		int			j;
+		int			nvbs = 0;
+
+		mapbuf = ph_map_lock(rel, frames[i].vblock, BUFFER_LOCK_EXCLUSIVE, &e);
+		if (!BufferIsValid(mapbuf))
+			elog(ERROR, "phantom: map page of vblock %u of \"%s\" vanished",
+				 frames[i].vblock, RelationGetRelationName(rel));
+		mappage = BufferGetPage(mapbuf);
+		for (j = i; j < n && PH_MAP_PAGE_INDEX(frames[j].vblock) == idx; j++)
+		{
+			PhMapEntry	cur = PhMapPageEntries(mappage)[PH_MAP_SLOT(frames[j].vblock)];
+
+			if (cur == (PH_MAP_COLD | frames[j].src))
+				vbs[nvbs++] = frames[j].vblock;
+		}
+		if (nvbs > 0)
+		{
+			START_CRIT_SECTION();
+			for (int k = 0; k < nvbs; k++)
+				ph_map_page_set(mappage, vbs[k], PH_MAP_COLD | dst);
+			MarkBufferDirty(mapbuf);
+			if (RelationNeedsWAL(rel))
+			{
+				xl_ph_shrink xlrec;
+				XLogRecPtr	recptr;
+
+				memset(&xlrec, 0, sizeof(xlrec));
+				xlrec.op = PH_SHRINK_MOVE;
+				xlrec.flags = PH_SHRINK_REWRITE;
+				xlrec.nentries = nvbs;
+				xlrec.src = InvalidBlockNumber;
+				xlrec.dst = dst;
+				XLogBeginInsert();
+				XLogRegisterData((char *) &xlrec, SizeOfPhShrink);
+				XLogRegisterData((char *) vbs, nvbs * sizeof(BlockNumber));
+				XLogRegisterBuffer(1, mapbuf, REGBUF_STANDARD);
+				recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_SHRINK);
+				PageSetLSN(mappage, recptr);
+			}
+			END_CRIT_SECTION();
+			switched += nvbs;
+		}
+		UnlockReleaseBuffer(mapbuf);
+		i = j;
+	}
+	pfree(vbs);
+	return switched;
+}
+
+/*
+ * rewrite_flush packs the live frames of the source run pages srcs[0..nsrc)
+ * into as few fresh run pages as possible, switches the map to them and
+ * frees the sources.  Nothing is done unless it saves at least one page
+ * (else a lone sparse page would be rewritten by every compaction).
+ *
+ * Freeing a source is safe once its entries are switched: only compaction
+ * (us, under ShareUpdateExclusiveLock) creates references to run pages;
+ * readers decompress under the map page's share lock, which our switch
+ * waited for; a thaw reads the entry and copies the frame under the
+ * relation extension lock, which the frees take.
+ */
+static int
+rewrite_flush(Relation rel, PhLiveFrame *frames, int nframes,
+			  const BlockNumber *srcs, int nsrc, int64 *written)
+{
+	PGAlignedBlock pagebuf;
+	Page		page = (Page) pagebuf.data;
+	int			npages = 0;
+	int			start;
+	int			i;
+
+	if (nsrc == 0)
+		return 0;
+	qsort(frames, nframes, sizeof(PhLiveFrame), cmp_liveframe);
+
+	/* count the pages first */
+	ph_run_page_init(page);
+	for (i = 0; i < nframes; i++)
+	{
+		if (!ph_run_page_add(page, frames[i].frame, frames[i].framelen))
+		{
+			npages++;
+			ph_run_page_init(page);
+			(void) ph_run_page_add(page, frames[i].frame, frames[i].framelen);
+		}
+	}
+	if (nframes > 0)
+		npages++;
+	if (npages >= nsrc)
+		return 0;
+
+	start = 0;
+	ph_run_page_init(page);
+	for (i = 0; i < nframes; i++)
+	{
+		if (!ph_run_page_add(page, frames[i].frame, frames[i].framelen))
+		{
+			rewrite_write_page(rel, frames + start, i - start);
+			*written += BLCKSZ;
+			start = i;
+			ph_run_page_init(page);
+			(void) ph_run_page_add(page, frames[i].frame, frames[i].framelen);
+		}
+	}
+	if (nframes > start)
+	{
+		rewrite_write_page(rel, frames + start, nframes - start);
+		*written += BLCKSZ;
+	}
+
+	ph_lock_extend(rel);
+	for (i = 0; i < nsrc; i++)
+	{
+		Buffer		buf;
+		Page		p;
+
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, srcs[i], RBM_NORMAL, NULL);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		p = BufferGetPage(buf);
+		if (!PageIsNew(p) &&
+			PageGetSpecialSize(p) == MAXALIGN(sizeof(PhantomSpecial)) &&
+			PhantomPageGetSpecial(p)->kind == PH_KIND_RUN)
+			ph_page_free(rel, buf);
+		UnlockReleaseBuffer(buf);
+	}
+	ph_unlock_extend(rel);
+	return nsrc;
+}
+
+/*
+ * rewrite_runs rewrites the run pages whose live frames (those the block
+ * map still references, cold[] sorted by run page) take less than
+ * phantom.compaction_run_rewrite_ratio of their frame bytes: their live
+ * frames, self-contained zstd frames, are copied as they are (no
+ * recompression) into fresh run pages, PH_REWRITE_MAX_SOURCES sources at a
+ * time.  Returns the number of run pages freed; *written gets the bytes of
+ * the run pages written.
+ */
+static int
+rewrite_runs(Relation rel, PhColdRef *cold, BlockNumber ncold, int64 *written)
+{
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	PhLiveFrame *frames;
+	int			nframes = 0;
+	int			maxframes;
+	BlockNumber srcs[PH_REWRITE_MAX_SOURCES];
+	int			nsrc = 0;
+	int			freed = 0;
+	BlockNumber i;
+	BlockNumber j;
+
+	if (phantom_compaction_run_rewrite_ratio <= 0 || ncold == 0)
+		return 0;
+	qsort(cold, ncold, sizeof(PhColdRef), cmp_coldref);
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "phantom run rewrite",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	maxframes = 256;
+	frames = palloc(sizeof(PhLiveFrame) * maxframes);
+
+	for (i = 0; i < ncold; i = j)
+	{
+		BlockNumber runblk = cold[i].runblk;
+		Buffer		buf;
+		Page		p;
+		OffsetNumber maxoff;
+		OffsetNumber off;
+		Size		total = 0;
+		Size		live = 0;
+		bool		ok = true;
+
+		for (j = i; j < ncold && cold[j].runblk == runblk; j++)
+			;
+		CHECK_FOR_INTERRUPTS();
+
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, runblk, RBM_NORMAL, NULL);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		p = BufferGetPage(buf);
+		if (PageIsNew(p) ||
+			PageGetSpecialSize(p) != MAXALIGN(sizeof(PhantomSpecial)) ||
+			PhantomPageGetSpecial(p)->kind != PH_KIND_RUN)
+		{
+			/* damaged: leave it to readers and phantom.verify() */
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		maxoff = PageGetMaxOffsetNumber(p);
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			ItemId		lp = PageGetItemId(p, off);
+
+			if (ItemIdIsUsed(lp))
+				total += ItemIdGetLength(lp);
+		}
+		for (BlockNumber k = i; k < j && ok; k++)
+		{
+			const char *f;
+			Size		flen;
+			char		detail[PH_FRAME_DETAIL_LEN];
+
+			if (ph_run_page_find((const char *) p, cold[k].vblock, &f, &flen,
+								 detail) != PH_FRAME_OK)
+				ok = false;
+			else
+				live += flen;
+		}
+		if (!ok || total == 0 ||
+			(double) live >= phantom_compaction_run_rewrite_ratio * (double) total)
+		{
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+
+		/* a candidate: copy its live frames out */
+		if (nframes + (j - i) > maxframes)
+		{
+			maxframes = Max(maxframes * 2, nframes + (j - i));
+			frames = repalloc(frames, sizeof(PhLiveFrame) * maxframes);
+		}
+		for (BlockNumber k = i; k < j; k++)
+		{
+			const char *f;
+			Size		flen;
+			char		detail[PH_FRAME_DETAIL_LEN];
+			PhLiveFrame *lf = &frames[nframes++];
+
+			(void) ph_run_page_find((const char *) p, cold[k].vblock, &f,
+									&flen, detail);
+			lf->vblock = cold[k].vblock;
+			lf->src = runblk;
+			lf->frame = palloc(flen);
+			memcpy(lf->frame, f, flen);
+			lf->framelen = flen;
+		}
+		UnlockReleaseBuffer(buf);
+		srcs[nsrc++] = runblk;
+
+		if (nsrc == PH_REWRITE_MAX_SOURCES)
+		{
+			freed += rewrite_flush(rel, frames, nframes, srcs, nsrc, written);
+			nframes = 0;
+			nsrc = 0;
+			/* drop the frame copies, start a new frames array */
+			MemoryContextReset(cxt);
+			frames = palloc(sizeof(PhLiveFrame) * maxframes);
+		}
+	}
+	freed += rewrite_flush(rel, frames, nframes, srcs, nsrc, written);
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
+	return freed;
+}
+
 /*
  * ph_compact_relation: see run.h and the file header.
  */
@@ -613,6 +1012,10 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 	int			nlanes;
 	int64		moved;
 	int			retired;
+	int			rewritten;
+	PhColdRef  *cold;
+	BlockNumber ncold;
+	int64		rewrite_written = 0;
 
 	nvblocks = ph_nvblocks(rel);
 	if (nvblocks == 0)
@@ -631,9 +1034,12 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 										 ALLOCSET_DEFAULT_SIZES);
 	ph_run_page_init((Page) cs->runpage.data);
 	hot = MemoryContextAllocHuge(cxt, (Size) nvblocks * sizeof(BlockNumber));
+	cold = MemoryContextAllocHuge(cxt, (Size) nvblocks * sizeof(PhColdRef));
 	MemoryContextSwitchTo(oldcxt);
 
-	retired = retire_dead_runs(rel, nvblocks, hot, &nhot);
+	retired = retire_dead_runs(rel, nvblocks, hot, &nhot, cold, &ncold);
+	rewritten = rewrite_runs(rel, cold, ncold, &rewrite_written);
+	log_counters(rel, 0, (uint64) rewrite_written);
 
 	nlanes = read_lanes(rel, lanes);
 	for (i = 0; i < nhot; i++)
@@ -648,8 +1054,9 @@ ph_compact_relation_older(Relation rel, XLogRecPtr lsn_limit)
 	moved = cs->moved;
 	MemoryContextDelete(cxt);
 
-	elog(DEBUG1, "phantom: compaction of \"%s\" moved %lld of %u vblocks to cold runs, retired %d dead run pages",
-		 RelationGetRelationName(rel), (long long) moved, nvblocks, retired);
+	elog(DEBUG1, "phantom: compaction of \"%s\" moved %lld of %u vblocks to cold runs, retired %d dead run pages, rewrote %d sparse run pages into %lld",
+		 RelationGetRelationName(rel), (long long) moved, nvblocks, retired,
+		 rewritten, (long long) (rewrite_written / BLCKSZ));
 	return moved;
 }
 

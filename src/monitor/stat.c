@@ -55,7 +55,7 @@
 PG_FUNCTION_INFO_V1(phantom_stat_tables);
 PG_FUNCTION_INFO_V1(phantom_stat_compaction);
 
-#define STAT_NCOLS	10
+#define STAT_NCOLS	13
 
 /* qsort comparator for block numbers */
 static int
@@ -104,6 +104,8 @@ stat_collect(Relation rel, Datum *values, bool *nulls)
 	BlockNumber nvblocks = 0;
 	uint32		nmappages = 0;
 	uint32		nfree = 0;
+	uint64		compacted = 0;
+	uint64		cwritten = 0;
 	int64		nhot = 0;
 	int64		ncold = 0;
 	int64		runpages = 0;
@@ -123,6 +125,8 @@ stat_collect(Relation rel, Datum *values, bool *nulls)
 		nvblocks = meta->nvblocks;
 		nmappages = meta->nmappages;
 		nfree = meta->nfree;
+		compacted = meta->compacted_bytes;
+		cwritten = meta->compaction_written_bytes;
 		UnlockReleaseBuffer(metabuf);
 	}
 
@@ -189,12 +193,21 @@ stat_collect(Relation rel, Datum *values, bool *nulls)
 	else
 		nulls[8] = true;
 	values[9] = Int64GetDatum(ndead);
+	values[10] = Int64GetDatum((int64) compacted);
+	values[11] = Int64GetDatum((int64) cwritten);
+	/* hot page once + every run page compaction wrote, per byte of rows */
+	if (compacted > 0)
+		values[12] = Float8GetDatum(((double) compacted + (double) cwritten) /
+									(double) compacted);
+	else
+		nulls[12] = true;
 }
 
 /*
  * phantom_stat_tables returns (vblocks, hot_pages, cold_vblocks,
  * run_pages, free_pages, map_pages, bytes_on_disk, uncompressed_bytes,
- * compression_ratio, dead_items) for one phantom table; all NULL when
+ * compression_ratio, dead_items, compacted_bytes,
+ * compaction_written_bytes, write_amplification) for one phantom table; all NULL when
  * the table is gone, locked by someone else's DDL, or not phantom.  A
  * damaged table gives NULLs and a WARNING (the error is caught in a
  * subtransaction), so that one bad table does not break the whole view;

@@ -63,6 +63,8 @@ phantom_identify(uint8 info)
 			return "FREE_PUSH";
 		case XLOG_PH_SHRINK:
 			return "SHRINK";
+		case XLOG_PH_COUNTERS:
+			return "COUNTERS";
 	}
 	return NULL;
 }
@@ -277,6 +279,10 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 						 (xl.flags & PH_SHRINK_MAPPAGE) != 0)
 					appendStringInfo(buf, "move map page %u from %u to %u",
 									 xl.mapidx, xl.src, xl.dst);
+				else if (xl.op == PH_SHRINK_MOVE &&
+						 (xl.flags & PH_SHRINK_REWRITE) != 0)
+					appendStringInfo(buf, "run rewrite: %u map entries to %u",
+									 xl.nentries, xl.dst);
 				else if (xl.op == PH_SHRINK_MOVE)
 					appendStringInfo(buf, "move page %u to %u, %u map entries%s",
 									 xl.src, xl.dst, xl.nentries,
@@ -285,6 +291,15 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 					appendStringInfo(buf, "truncate %u/%u/%u to %u blocks",
 									 xl.node.spcNode, xl.node.dbNode,
 									 xl.node.relNode, xl.nblocks);
+				break;
+			}
+		case XLOG_PH_COUNTERS:
+			{
+				xl_ph_counters xl;
+
+				memcpy(&xl, rec, SizeOfPhCounters);
+				appendStringInfo(buf, "compacted +" UINT64_FORMAT " written +" UINT64_FORMAT,
+								 xl.compacted_bytes, xl.written_bytes);
 				break;
 			}
 	}

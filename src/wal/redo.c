@@ -813,6 +813,25 @@ redo_free_push(XLogReaderState *record)
 	ph_release(metabuf);
 }
 
+/* XLOG_PH_COUNTERS: add compaction's byte counts to the metapage */
+static void
+redo_counters(XLogReaderState *record)
+{
+	xl_ph_counters xl;
+	Buffer		metabuf;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhCounters);
+	if (XLogReadBufferForRedo(record, 0, &metabuf) == BLK_NEEDS_REDO)
+	{
+		PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+
+		meta->compacted_bytes += xl.compacted_bytes;
+		meta->compaction_written_bytes += xl.written_bytes;
+		ph_finish(metabuf, record);
+	}
+	ph_release(metabuf);
+}
+
 /*
  * XLOG_PH_SHRINK: see records.h and src/lsm/shrink.c.  The startup process
  * holds the AccessExclusiveLock the primary logged, so no standby query
@@ -944,6 +963,9 @@ phantom_redo(XLogReaderState *record)
 			break;
 		case XLOG_PH_SHRINK:
 			redo_shrink(record);
+			break;
+		case XLOG_PH_COUNTERS:
+			redo_counters(record);
 			break;
 		default:
 			elog(PANIC, "phantom_redo: unknown op code %u", info);

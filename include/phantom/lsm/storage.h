@@ -71,7 +71,7 @@
 
 #define PH_METAPAGE_BLKNO	0
 #define PH_MAGIC			0x50484e54	/* "PHNT" */
-#define PH_VERSION			1
+#define PH_VERSION			2
 #define PH_MAX_LANES		64
 
 /* Kinds of non-hot pages, in PhantomSpecial.kind */
@@ -120,6 +120,10 @@ typedef struct PhantomMetaPageData
 	uint32		nmappages;		/* entries used in mappages[] */
 	BlockNumber lanes[PH_MAX_LANES];	/* current insertion vblock per lane,
 										 * InvalidBlockNumber if none */
+	uint64		compacted_bytes;	/* used bytes of hot pages compaction
+									 * moved cold (XLOG_PH_COUNTERS) */
+	uint64		compaction_written_bytes;	/* run-page bytes compaction
+											 * wrote, rewrites included */
 	BlockNumber mappages[FLEXIBLE_ARRAY_MEMBER];	/* physical blocks of map
 													 * pages */
 } PhantomMetaPageData;

@@ -46,6 +46,7 @@ extern const char *ph_hdr_decode(const char *p, const char *end,
 #define XLOG_PH_FREE_POP		0xB0	/* take a page off the free list */
 #define XLOG_PH_FREE_PUSH		0xC0	/* put a page on the free list */
 #define XLOG_PH_SHRINK			0xD0	/* tail truncation: reset, move, cut */
+#define XLOG_PH_COUNTERS		0xE0	/* compaction byte counters (meta) */
 
 /* Flags of tuple-changing records */
 #define XLPH_INIT_PAGE			0x01	/* block 0 was (re)initialised */
@@ -309,6 +310,9 @@ typedef struct xl_ph_free_push
 
 #define PH_SHRINK_HAS_IMAGE		0x01	/* block 0 is registered */
 #define PH_SHRINK_MAPPAGE		0x02	/* moved a map page; block 1 = meta */
+#define PH_SHRINK_REWRITE		0x04	/* run rewrite (compact.c): frames of
+										 * several run pages now in dst; never
+										 * with HAS_IMAGE, src is Invalid */
 
 typedef struct xl_ph_shrink
 {
@@ -324,5 +328,17 @@ typedef struct xl_ph_shrink
 } xl_ph_shrink;
 
 #define SizeOfPhShrink			(offsetof(xl_ph_shrink, node) + sizeof(RelFileNode))
+
+/*
+ * XLOG_PH_COUNTERS (src/lsm/compact.c): block 0 metapage (std); adds the
+ * deltas to the metapage's compaction counters (write amplification).
+ */
+typedef struct xl_ph_counters
+{
+	uint64		compacted_bytes;
+	uint64		written_bytes;
+} xl_ph_counters;
+
+#define SizeOfPhCounters		(offsetof(xl_ph_counters, written_bytes) + sizeof(uint64))
 
 #endif							/* PHANTOM_WAL_RECORDS_H */
