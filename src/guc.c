@@ -20,6 +20,7 @@
 
 int			phantom_compaction_min_pages = 8;
 double		phantom_compaction_run_rewrite_ratio = 0.5;
+int			phantom_debug_rewrite_panic_after = 0;
 int			phantom_compaction_naptime = 10;
 bool		phantom_compaction_enabled = true;
 int			phantom_compression_level = 1;
@@ -180,6 +181,15 @@ phantom_guc_init(void)
 							10000, 0, INT_MAX,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("phantom.debug_rewrite_panic_after",
+							"Testing only: a run-page rewrite raises PANIC after this many map switches (0: never).",
+							"A fault point for crash tests: it stops a rewrite between its WAL-logged steps.",
+							&phantom_debug_rewrite_panic_after,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("phantom.raft_debug_fail_writes",

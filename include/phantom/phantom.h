@@ -28,6 +28,7 @@ extern int	phantom_cold_cache_size;
 extern int	phantom_compaction_naptime;
 extern int	phantom_compaction_min_pages;
 extern double phantom_compaction_run_rewrite_ratio;
+extern int	phantom_debug_rewrite_panic_after;
 extern bool phantom_compaction_enabled;
 
 /* Subsystem entry points, called once from _PG_init (src/phantom.c). */

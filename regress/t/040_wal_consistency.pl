@@ -74,6 +74,21 @@ sleep 6;
 kill_writers($w);
 cmp_ok($primary->safe_psql('postgres', 'SELECT count(*) FROM cw'), '>', 100,
 	'the concurrent writers wrote rows');
+
+# run-page rewrite: random updates leave run pages partly dead, the next
+# compaction moves their live frames (SHRINK run rewrite records) and counts
+# its bytes (COUNTERS records)
+$primary->safe_psql('postgres', q{
+	CREATE TABLE rr (a int PRIMARY KEY, b int, c text);
+	INSERT INTO rr SELECT g, g % 100, repeat('r', 15 + g % 21) || g FROM generate_series(1, 20000) g;
+});
+$primary->safe_psql('postgres', compact_sql('rr'));
+$primary->safe_psql('postgres', q{
+	SELECT setseed(0.75);
+	UPDATE rr SET b = b + 1 WHERE a IN (SELECT (random() * 19999)::int + 1 FROM generate_series(1, 300));
+});
+$primary->safe_psql('postgres', "SET phantom.compaction_run_rewrite_ratio = 0.9;\n" . compact_sql('rr'))
+  if test_am() eq 'phantom';
 $primary->wait_for_catchup($standby);
 
 # the workload wrote records of the rmgr under test, with page images to check
@@ -89,6 +104,19 @@ if (test_am() eq 'phantom')
 		SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
 		 WHERE resource_manager = 'phantom' AND record_type = 'THAW'}),
 		'>', 0, 'the workload thawed cold vblocks (checked on replay)');
+	cmp_ok($primary->safe_psql('postgres', qq{
+		SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
+		 WHERE resource_manager = 'phantom' AND record_type = 'SHRINK' AND description LIKE 'run rewrite%'}),
+		'>', 0, 'compaction rewrote sparse run pages (checked on replay)');
+	cmp_ok($primary->safe_psql('postgres', qq{
+		SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
+		 WHERE resource_manager = 'phantom' AND record_type = 'COUNTERS'}),
+		'>', 0, 'compaction logged its byte counters (checked on replay)');
+	is($standby->safe_psql('postgres', q{
+		SELECT compaction_written_bytes FROM phantom.stat_tables WHERE name = 'rr'}),
+		$primary->safe_psql('postgres', q{
+		SELECT compaction_written_bytes FROM phantom.stat_tables WHERE name = 'rr'}),
+		'the standby replays the compaction counters');
 }
 is($primary->safe_psql('postgres', qq{
 	SELECT count(*) FROM pg_get_wal_records_info('$start_lsn', pg_current_wal_flush_lsn())
@@ -99,6 +127,7 @@ compare_nodes($primary, $standby, 'postgres',
 	q{SELECT count(*), sum(id), sum(n), md5(string_agg(id || ':' || n || ':' || v, ',' ORDER BY id)) FROM w},
 	q{SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*), sum(id) FROM w WHERE n = 3},
 	q{SELECT count(*) FROM tr},
+	q{SELECT count(*), sum(b), md5(string_agg(a || ':' || b || ':' || c, ',' ORDER BY a)) FROM rr},
 	q{SELECT count(*), sum(id::bigint), sum(v::bigint), md5(string_agg(id || ':' || v, ',' ORDER BY id)) FROM cw},
 	q{SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*), sum(id::bigint) FROM cw WHERE id > 0});
 ok(!$standby->log_contains('inconsistent page found'), 'no inconsistent page found during replay');

@@ -87,6 +87,9 @@
 /* Run pages a rewrite round reads before writing (bounds its memory). */
 #define PH_REWRITE_MAX_SOURCES	64
 
+/* map-switch records of run rewrites in this backend (fault point) */
+static int	rewrite_switches = 0;
+
 /* A reference from the block map to a run page, found by the map pass. */
 typedef struct PhColdRef
 {
@@ -773,6 +776,11 @@ rewrite_write_page(Relation rel, PhLiveFrame *frames, int n)
 			switched += nvbs;
 		}
 		UnlockReleaseBuffer(mapbuf);
+		/* fault point for crash tests (phantom.debug_rewrite_panic_after) */
+		if (phantom_debug_rewrite_panic_after > 0 &&
+			++rewrite_switches >= phantom_debug_rewrite_panic_after)
+			elog(PANIC, "phantom: fault point: run rewrite stopped after %d map switches",
+				 rewrite_switches);
 		i = j;
 	}
 	pfree(vbs);
