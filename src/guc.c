@@ -95,7 +95,7 @@ phantom_guc_init(void)
 
 	DefineCustomRealVariable("phantom.compaction_run_rewrite_ratio",
 							 "Live fraction below which compaction rewrites a run page.",
-							 "A run page whose live frames (those the block map still references) take less than this fraction of its frame bytes is rewritten: its live frames move into fresh run pages and the page is freed. 0 disables rewriting.",
+							 "A run page whose live frames (those the block map still references) take less than this fraction of its frame bytes, or of the page, is rewritten: its live frames move into fresh run pages and the page is freed. 0 disables rewriting.",
 							 &phantom_compaction_run_rewrite_ratio,
 							 0.5, 0.0, 1.0,
 							 PGC_USERSET,

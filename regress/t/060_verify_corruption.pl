@@ -113,14 +113,15 @@ INSERT INTO t_idx SELECT i, md5(i::text) FROM generate_series(1, 1000) i;
 	# Overwrite the map entry of vblock 3 of t_map with a block far beyond the
 	# end of the file.  The metapage (block 0) lists the map pages: the page
 	# header (24 bytes), then magic, version, nvblocks, free_head, nfree,
-	# nmappages (4 bytes each), lanes[64], mappages[].
+	# nmappages (4 bytes each), lanes[64], two uint64 compaction counters,
+	# mappages[].
 	my $mapblk;
 	{
 		my $p = $path{t_map};
 		open(my $fh, '+<:raw', $p) or die "open $p: $!";
 		my $meta;
 		read($fh, $meta, 8192) == 8192 or die "short read";
-		$mapblk = unpack('V', substr($meta, 24 + 24 + 64 * 4, 4));
+		$mapblk = unpack('V', substr($meta, 24 + 24 + 64 * 4 + 16, 4));
 		seek($fh, $mapblk * 8192 + 24 + 3 * 4, 0);
 		print $fh pack('V', 0x7ffffff0);
 		close($fh);
@@ -137,7 +138,7 @@ INSERT INTO t_idx SELECT i, md5(i::text) FROM generate_series(1, 1000) i;
 		open(my $fh, '+<:raw', $p) or die "open $p: $!";
 		my ($meta, $map);
 		read($fh, $meta, 8192) == 8192 or die "short read";
-		my $mb = unpack('V', substr($meta, 24 + 24 + 64 * 4, 4));
+		my $mb = unpack('V', substr($meta, 24 + 24 + 64 * 4 + 16, 4));
 		seek($fh, $mb * 8192, 0);
 		read($fh, $map, 8192) == 8192 or die "short read";
 		$idxblk = unpack('V', substr($map, 24, 4));    # hot: physical block

@@ -791,7 +791,8 @@ rewrite_write_page(Relation rel, PhLiveFrame *frames, int n)
  * rewrite_flush packs the live frames of the source run pages srcs[0..nsrc)
  * into as few fresh run pages as possible, switches the map to them and
  * frees the sources.  Nothing is done unless it saves at least one page
- * (else a lone sparse page would be rewritten by every compaction).
+ * and an eighth of the sources (else a lone sparse page would be rewritten
+ * by every compaction, or 64 pages to save one).
  *
  * Freeing a source is safe once its entries are switched: only compaction
  * (us, under ShareUpdateExclusiveLock) creates references to run pages;
@@ -826,7 +827,8 @@ rewrite_flush(Relation rel, PhLiveFrame *frames, int nframes,
 	}
 	if (nframes > 0)
 		npages++;
-	if (npages >= nsrc)
+	/* worth it only if it saves a page, and an eighth of the sources */
+	if (npages > nsrc - Max(1, nsrc / 8))
 		return 0;
 
 	start = 0;
@@ -870,7 +872,8 @@ rewrite_flush(Relation rel, PhLiveFrame *frames, int nframes,
 /*
  * rewrite_runs rewrites the run pages whose live frames (those the block
  * map still references, cold[] sorted by run page) take less than
- * phantom.compaction_run_rewrite_ratio of their frame bytes: their live
+ * phantom.compaction_run_rewrite_ratio of their frame bytes or of the
+ * page: their live
  * frames, self-contained zstd frames, are copied as they are (no
  * recompression) into fresh run pages, PH_REWRITE_MAX_SOURCES sources at a
  * time.  Returns the number of run pages freed; *written gets the bytes of
@@ -946,8 +949,14 @@ rewrite_runs(Relation rel, PhColdRef *cold, BlockNumber ncold, int64 *written)
 			else
 				live += flen;
 		}
+		/*
+		 * Sparse: dead frames take more than (1 - ratio) of the frame
+		 * bytes, or the live frames fill less than ratio of the page (the
+		 * partly filled last page of a compaction round).
+		 */
 		if (!ok || total == 0 ||
-			(double) live >= phantom_compaction_run_rewrite_ratio * (double) total)
+			((double) live >= phantom_compaction_run_rewrite_ratio * (double) total &&
+			 (double) live >= phantom_compaction_run_rewrite_ratio * (double) PH_RUN_MAX_FRAME))
 		{
 			UnlockReleaseBuffer(buf);
 			continue;
