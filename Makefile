@@ -21,6 +21,17 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Header dependencies: PGXS tracks them only in servers configured with
+# --enable-depend (Debian's is not), so a change to a struct in include/
+# would leave stale objects with the old layout behind.  Each object also
+# writes a .d file listing the headers it read; the bitcode (.bc) files
+# PGXS builds for JIT follow their object.
+%.o: %.c
+	$(COMPILE.c) -MMD -MP -MF $(@:.o=.d) -o $@ $<
+-include $(OBJS:.o=.d)
+$(OBJS:.o=.bc): %.bc: %.o
+EXTRA_CLEAN += $(OBJS:.o=.d)
+
 # Unit tests that need no server (Raft core, simulator, log storage).
 .PHONY: unit
 unit:
