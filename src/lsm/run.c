@@ -302,6 +302,42 @@ cold_cache_store(Relation rel, BlockNumber runblk, BlockNumber vblock,
 }
 
 /*
+ * run_page_frame finds vblock's frame in run page runblk, which the caller
+ * holds share-locked in buf.  A damaged page or a missing frame releases the
+ * buffer and raises the corruption error, so both readers of cold frames
+ * report it the same way.
+ */
+static const char *
+run_page_frame(Relation rel, Buffer buf, BlockNumber runblk,
+			   BlockNumber vblock, Size *framelen)
+{
+	Page		runpage = BufferGetPage(buf);
+	const char *frame;
+	PhFrameStatus st;
+	char		detail[PH_FRAME_DETAIL_LEN];
+
+	st = ph_run_page_find(runpage, vblock, &frame, framelen, detail);
+	if (st == PH_FRAME_OK || st == PH_FRAME_MISSING)
+	{
+		/* the page header is sane, so the special space can be read */
+		if (PageGetSpecialSize(runpage) != MAXALIGN(sizeof(PhantomSpecial)) ||
+			PhantomPageGetSpecial(runpage)->kind != PH_KIND_RUN)
+		{
+			snprintf(detail, sizeof(detail),
+					 "page has special size %u and is not a run page",
+					 (unsigned) PageGetSpecialSize(runpage));
+			st = PH_FRAME_BAD_RUN_PAGE;
+		}
+	}
+	if (st != PH_FRAME_OK)
+	{
+		UnlockReleaseBuffer(buf);
+		run_corrupt(rel, runblk, vblock, st, detail);
+	}
+	return frame;
+}
+
+/*
  * ph_run_cache_stats: see run.h.
  */
 void
@@ -323,31 +359,12 @@ ph_run_copy_frame(Relation rel, BlockNumber runblk, BlockNumber vblock,
 	Buffer		buf;
 	Page		runpage;
 	const char *frame;
-	PhFrameStatus st;
-	char		detail[PH_FRAME_DETAIL_LEN];
 
 	buf = ReadBufferExtended(rel, MAIN_FORKNUM, runblk, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	runpage = BufferGetPage(buf);
 
-	st = ph_run_page_find(runpage, vblock, &frame, framelen, detail);
-	if (st == PH_FRAME_OK || st == PH_FRAME_MISSING)
-	{
-		/* the page header is sane, so the special space can be read */
-		if (PageGetSpecialSize(runpage) != MAXALIGN(sizeof(PhantomSpecial)) ||
-			PhantomPageGetSpecial(runpage)->kind != PH_KIND_RUN)
-		{
-			snprintf(detail, sizeof(detail),
-					 "page has special size %u and is not a run page",
-					 (unsigned) PageGetSpecialSize(runpage));
-			st = PH_FRAME_BAD_RUN_PAGE;
-		}
-	}
-	if (st != PH_FRAME_OK)
-	{
-		UnlockReleaseBuffer(buf);
-		run_corrupt(rel, runblk, vblock, st, detail);
-	}
+	frame = run_page_frame(rel, buf, runblk, vblock, framelen);
 	memcpy(frame_out, frame, *framelen);
 	if (lsn)
 		*lsn = PageGetLSN(runpage);
@@ -494,24 +511,7 @@ ph_run_open_vblock(Relation rel, BlockNumber runblk, BlockNumber vblock,
 		return cold_pin(hit);
 	}
 
-	st = ph_run_page_find(runpage, vblock, &frame, &framelen, detail);
-	if (st == PH_FRAME_OK || st == PH_FRAME_MISSING)
-	{
-		/* the page header is sane, so the special space can be read */
-		if (PageGetSpecialSize(runpage) != MAXALIGN(sizeof(PhantomSpecial)) ||
-			PhantomPageGetSpecial(runpage)->kind != PH_KIND_RUN)
-		{
-			snprintf(detail, sizeof(detail),
-					 "page has special size %u and is not a run page",
-					 (unsigned) PageGetSpecialSize(runpage));
-			st = PH_FRAME_BAD_RUN_PAGE;
-		}
-	}
-	if (st != PH_FRAME_OK)
-	{
-		UnlockReleaseBuffer(buf);
-		run_corrupt(rel, runblk, vblock, st, detail);
-	}
+	frame = run_page_frame(rel, buf, runblk, vblock, &framelen);
 
 	if (lsn == InvalidXLogRecPtr &&
 		(hit = cold_cache_lookup(rel, runblk, vblock, lsn, frame, framelen)) >= 0)
