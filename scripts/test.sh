@@ -11,7 +11,11 @@
 # Servers run as the unprivileged user "postgres" (initdb refuses root), on
 # 127.0.0.1, with all data under one temporary directory that is removed at
 # the end (kept with PHANTOM_KEEP_TMP=1).  Select suites with
-# PHANTOM_SUITES="unit regress isolation tap" (default: all).
+# PHANTOM_SUITES="unit regress isolation tap" (default: all), and TAP files
+# with PHANTOM_TAP_FILTER=<regex on the file name> (e.g. '^03[67]_').
+# A failed TAP file gets its diagnostics (the test's "#" lines and the
+# warnings of its servers' logs) printed again just before the last line,
+# because CI shows the tail of a long output.
 #
 set -u
 
@@ -26,6 +30,7 @@ bash "$top/scripts/install.sh" || { echo "0 passed, 1 failed"; exit 1; }
 passed=0
 failed=0
 failures=()
+tap_failed_logs=()
 
 work=$(mktemp -d /tmp/phantom-test.XXXXXX)
 cleanup() {
@@ -105,6 +110,10 @@ run_tap() {
     local suite=$1 p=0 f=0 names=() file log op on
     shift
     for file in "$@"; do
+        if [ -n "${PHANTOM_TAP_FILTER:-}" ] && [ "$suite" = tap ] &&
+            ! [[ $(basename "$file") =~ $PHANTOM_TAP_FILTER ]]; then
+            continue
+        fi
         log="$work/tap-$(basename "$file").log"
         # PostgreSQL::Test::Utils creates only the last level of TESTDIR/tmp_check
         mkdir -p "$work/tapdata/$(basename "$file")"
@@ -120,7 +129,10 @@ run_tap() {
         on=$(grep -cE '^not ok [0-9]+' "$log")
         if [ $rc -ne 0 ] && [ "$on" -eq 0 ]; then on=1; fi
         p=$((p + op)); f=$((f + on))
-        [ "$on" -gt 0 ] && names+=("$(basename "$file")")
+        if [ "$on" -gt 0 ]; then
+            names+=("$(basename "$file")")
+            tap_failed_logs+=("$file")
+        fi
     done
     record "$suite" "$p" "$f" "${names[@]}"
 }
@@ -164,6 +176,26 @@ for suite in $suites; do
             ;;
     esac
 done
+
+# tap_diagnostics <file>: the "#" and "not ok" lines of a failed TAP file
+# and the last warnings and errors of each of its servers.
+tap_diagnostics() {
+    local file=$1 base srv
+    base=$(basename "$file")
+    echo "---- diagnostics of $base"
+    grep -E '^(not ok|#)' "$work/tap-$base.log" | tail -n 60
+    for srv in "$work/tapdata/$base"/tmp_check/log/*.log; do
+        [ -f "$srv" ] || continue
+        case $srv in */regress_log_*) continue ;; esac
+        echo "-- $(basename "$srv"): last warnings"
+        grep -E 'WARNING|ERROR|FATAL|PANIC|terminated by signal|LOG:  (raft|phantom)' "$srv" |
+            tail -n 25 | cut -c1-300
+    done
+}
+
+if [ ${#tap_failed_logs[@]} -gt 0 ]; then
+    for f in "${tap_failed_logs[@]}"; do tap_diagnostics "$f"; done
+fi
 
 if [ ${#failures[@]} -gt 0 ]; then
     echo "Failed:"
