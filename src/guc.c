@@ -21,6 +21,7 @@
 int			phantom_compaction_min_pages = 8;
 double		phantom_compaction_run_rewrite_ratio = 0.5;
 int			phantom_debug_rewrite_panic_after = 0;
+int			phantom_debug_pause_after_raft_commit = 0;
 int			phantom_compaction_naptime = 10;
 bool		phantom_compaction_enabled = true;
 int			phantom_compression_level = 1;
@@ -190,6 +191,15 @@ phantom_guc_init(void)
 							0, 0, INT_MAX,
 							PGC_SUSET,
 							GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("phantom.debug_pause_after_raft_commit",
+							"Testing only: a committing transaction sleeps this long between the raft commit of its entry and its local commit.",
+							"A fault point for crash tests: a kill -9 in the pause leaves an entry committed in raft whose transaction never committed here.",
+							&phantom_debug_pause_after_raft_commit,
+							0, 0, 60000,
+							PGC_SUSET,
+							GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("phantom.raft_debug_fail_writes",

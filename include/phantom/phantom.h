@@ -29,6 +29,7 @@ extern int	phantom_compaction_naptime;
 extern int	phantom_compaction_min_pages;
 extern double phantom_compaction_run_rewrite_ratio;
 extern int	phantom_debug_rewrite_panic_after;
+extern int	phantom_debug_pause_after_raft_commit;
 extern bool phantom_compaction_enabled;
 
 /* Subsystem entry points, called once from _PG_init (src/phantom.c). */

@@ -79,6 +79,9 @@ sub converged
 	ok(defined $t, "$what: all nodes have the same rows and ledger")
 	  or diag("hashes: $last\n" . join("\n", map {
 		  "$_: " . q1($n{$_}, q{SELECT (SELECT row(s.*)::text FROM phantom.raft_status() s) || ' ledger max ' || (SELECT max(index) FROM phantom.applied)}, 5)
+		  . "\n  apply worker: " . q1($n{$_}, q{SELECT coalesce(string_agg(format('pid %s xid %s state %s wait %s/%s since %s: %s', pid, backend_xid, state, wait_event_type, wait_event, xact_start, left(query, 60)), '; '), 'not running') FROM pg_stat_activity WHERE backend_type = 'phantom apply worker'}, 5)
+		  . "\n  locks waited for: " . q1($n{$_}, q{SELECT coalesce(string_agg(format('%s %s %s %s by pid %s', locktype, mode, transactionid, relation::regclass, pid), '; '), 'none') FROM pg_locks WHERE NOT granted}, 5)
+		  . "\n  other transactions: " . q1($n{$_}, q{SELECT coalesce(string_agg(format('pid %s %s xid %s %s', pid, backend_type, backend_xid, left(query, 40)), '; '), 'none') FROM pg_stat_activity WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL}, 5)
 	  } @up));
 	return $t;
 }

@@ -363,7 +363,8 @@ static void
 apply_txn(uint64 index, uint64 term, const uint8 *data, uint32 len)
 {
 	StringInfoData m;
-	uint64		origin;
+	uint64		origin,
+				boot;
 	TransactionId xid;
 	uint32		nops;
 	Datum		args[4];
@@ -374,7 +375,7 @@ apply_txn(uint64 index, uint64 term, const uint8 *data, uint32 len)
 	m.len = len;
 	m.maxlen = len;
 	m.cursor = 0;
-	if (len < 26 || pq_getmsgint(&m, 4) != PH_TXN_MAGIC)
+	if (len < PH_TXN_HEADER_LEN || pq_getmsgint(&m, 4) != PH_TXN_MAGIC)
 	{
 		ereport(WARNING,
 				(errmsg("phantom apply: raft entry " UINT64_FORMAT " is not a valid TXN entry; skipped", index)));
@@ -387,15 +388,23 @@ apply_txn(uint64 index, uint64 term, const uint8 *data, uint32 len)
 		return;
 	}
 	origin = (uint64) pq_getmsgint64(&m);
+	boot = (uint64) pq_getmsgint64(&m);
 	xid = (TransactionId) pq_getmsgint(&m, 4);
 	nops = pq_getmsgint(&m, 4);
 	(void) pq_getmsgint(&m, 4);
 
 	StartTransactionCommand();
 
-	/* our own backend between raft commit and local commit: wait for it */
-	if (origin == my_node_id && TransactionIdIsValid(xid) &&
-		TransactionIdIsInProgress(xid))
+	/*
+	 * Our own backend between raft commit and local commit: wait for it.
+	 * Only in the same life of this server: the xid of a transaction that
+	 * a crash ended may never have reached the WAL, and is then above
+	 * latestCompletedXid, which TransactionIdIsInProgress reports as
+	 * running until some later transaction completes -- the wait would
+	 * never end on a follower, where nothing else writes.
+	 */
+	if (origin == my_node_id && boot == ph_repl_shared->boot_id &&
+		TransactionIdIsValid(xid) && TransactionIdIsInProgress(xid))
 		XactLockTableWait(xid, NULL, NULL, XLTW_None);
 
 	PushActiveSnapshot(GetTransactionSnapshot());

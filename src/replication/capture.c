@@ -49,6 +49,7 @@
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/condition_variable.h"
+#include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -561,6 +562,7 @@ commit_changes(void)
 	pq_sendint32(&p, PH_TXN_MAGIC);
 	pq_sendint16(&p, PH_TXN_VERSION);
 	pq_sendint64(&p, ph_repl_node_id(phantom_node_name));
+	pq_sendint64(&p, ph_repl_shared->boot_id);
 	pq_sendint32(&p, xid);
 	pq_sendint32(&p, txn_nops);
 	pq_sendint32(&p, txn_buf->len);
@@ -570,6 +572,9 @@ commit_changes(void)
 	index = ph_repl_propose_wait_term(PH_REPL_PAYLOAD_TXN, p.data, p.len,
 									  phantom_commit_timeout, &term);
 	wait_unknown_before(index);
+	if (phantom_debug_pause_after_raft_commit > 0)
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 phantom_debug_pause_after_raft_commit, PG_WAIT_EXTENSION);
 
 	/* the ledger is the extension's, not the writing user's */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -586,8 +591,12 @@ commit_changes(void)
 									   4, types);
 
 		if (plan == NULL)
-			elog(ERROR, "could not prepare the phantom.applied insert: %s",
-				 SPI_result_code_string(SPI_result));
+			ereport(ERROR,
+					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+					 errmsg("could not record raft entry " UINT64_FORMAT " in phantom.applied: %s",
+							index, SPI_result_code_string(SPI_result)),
+					 errdetail("The change is committed in the phantom cluster; the apply worker applies it to this node's tables."),
+					 errhint("Check that table phantom.applied exists and is writable (CREATE EXTENSION phantom).")));
 		SPI_keepplan(plan);
 		ledger_plan = plan;
 	}
@@ -597,8 +606,12 @@ commit_changes(void)
 	args[3] = Int64GetDatum((int64) xid);
 	rc = SPI_execute_plan(ledger_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not record raft entry " UINT64_FORMAT " in phantom.applied: %s",
-			 index, SPI_result_code_string(rc));
+		ereport(ERROR,
+				(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+				 errmsg("could not record raft entry " UINT64_FORMAT " in phantom.applied: %s",
+						index, SPI_result_code_string(rc)),
+				 errdetail("The change is committed in the phantom cluster; the apply worker applies it to this node's tables."),
+				 errhint("Check that table phantom.applied exists and is writable (CREATE EXTENSION phantom).")));
 	SPI_finish();
 	PopActiveSnapshot();
 	SetUserIdAndSecContext(save_userid, save_sec);

@@ -218,6 +218,8 @@ phantom_replication_shmem_startup(void)
 		ph_repl_shared->lock = &(GetNamedLWLockTranche("phantom replication"))->lock;
 		ConditionVariableInit(&ph_repl_shared->status_cv);
 		ConditionVariableInit(&ph_repl_shared->req_cv);
+		ph_repl_shared->boot_id = (uint64) GetCurrentTimestamp() ^
+			((uint64) PostmasterPid << 40);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

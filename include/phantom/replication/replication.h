@@ -149,6 +149,12 @@ typedef struct PhReplShared
 									 * elected (its no-op included) */
 	PhReplMember members[PH_REPL_MAX_MEMBERS];
 
+	uint64		boot_id;		/* new at every shared memory initialization
+								 * (server start, crash restart): TXN entries
+								 * carry it, so an xid of an earlier life of
+								 * this server is never taken for a running
+								 * transaction of this one */
+
 	/* apply worker (apply.c) */
 	pid_t		apply_pid;		/* 0 = not running */
 	uint64		tables_applied; /* every TXN entry <= this is in the
@@ -221,7 +227,8 @@ extern PGDLLEXPORT void phantom_apply_worker_main(Datum arg);
 
 /* TXN payload format (after the payload-type byte). */
 #define PH_TXN_MAGIC		0x58544850	/* "PHTX" */
-#define PH_TXN_VERSION		1
+#define PH_TXN_VERSION		2
+#define PH_TXN_HEADER_LEN	34	/* magic through body length */
 #define PH_TXN_OP_INSERT	'I'
 #define PH_TXN_OP_UPDATE	'U'
 #define PH_TXN_OP_DELETE	'D'
