@@ -61,6 +61,14 @@ SELECT phantom.compact('sq') >= 0 AS compacted_again;
 SELECT free_pages, physical_pages = 1 + map_pages + run_pages + hot_vblocks AS packed
   FROM phantom_internal.storage_info('sq');
 SELECT count(*), sum(id) FROM sq;
+-- rows of an asynchronous commit are compacted at once, before the commit
+-- record is flushed: the freeze record follows it in the WAL
+CREATE TABLE ac (id int, t text) USING phantom;
+SET synchronous_commit = off;
+INSERT INTO ac SELECT g, 'async ' || g FROM generate_series(1, 5000) g;
+SELECT phantom.compact('ac') > 0 AS compacted_async;
+RESET synchronous_commit;
+SELECT count(*), sum(id) FROM ac;
 -- not allowed to PUBLIC
 CREATE ROLE regress_phantom_nobody;
 GRANT USAGE ON SCHEMA phantom_compact TO regress_phantom_nobody;

@@ -219,8 +219,14 @@ classify_page(PhCompactState *cs, Buffer buf, BlockNumber vblock)
 
 		if (tuple_settled(tup.t_data))
 			continue;
+		/*
+		 * LIVE means the inserter committed.  The XMIN_COMMITTED hint need
+		 * not be set: after an asynchronous commit it stays unset until the
+		 * commit record is flushed, but the freeze record comes after the
+		 * commit record in the WAL, so no crash can keep the freeze and
+		 * lose the commit (heap's VACUUM freezes such tuples too).
+		 */
 		if (ph_tuple_satisfies_vacuum(&tup, cs->oldest_xmin, buf) != HEAPTUPLE_LIVE ||
-			!HeapTupleHeaderXminCommitted(tup.t_data) ||
 			!TransactionIdPrecedes(HeapTupleHeaderGetXmin(tup.t_data),
 								   cs->oldest_xmin))
 			return PH_UNSETTLED;
