@@ -58,6 +58,7 @@
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -195,31 +196,81 @@ find_local(Relation rel, TupleTableSlot *keyslot, TupleTableSlot *localslot)
 }
 
 /*
- * advance_sequences keeps the sequences owned by rel's columns (serial,
- * identity) at least at the values the leader drew, so that a follower
- * that becomes leader does not hand out the same numbers again.
- * Sequences are not transactional: advancing one too far is harmless.
+ * default_sequence: the sequence a column default draws from, when the
+ * default is nextval('some_seq') (possibly under a cast); else InvalidOid.
+ */
+static Oid
+default_sequence(Node *expr)
+{
+	FuncExpr   *f;
+	Const	   *c;
+
+	while (expr && IsA(expr, CoerceViaIO))
+		expr = (Node *) ((CoerceViaIO *) expr)->arg;
+	while (expr && IsA(expr, FuncExpr) &&
+		   ((FuncExpr *) expr)->funcformat != COERCE_EXPLICIT_CALL &&
+		   list_length(((FuncExpr *) expr)->args) == 1)
+		expr = linitial(((FuncExpr *) expr)->args);	/* int8 -> int4 casts */
+	if (expr == NULL || !IsA(expr, FuncExpr))
+		return InvalidOid;
+	f = (FuncExpr *) expr;
+	if (f->funcid != F_NEXTVAL || list_length(f->args) != 1 ||
+		!IsA(linitial(f->args), Const))
+		return InvalidOid;
+	c = linitial(f->args);
+	if (c->constisnull || c->consttype != REGCLASSOID)
+		return InvalidOid;
+	return DatumGetObjectId(c->constvalue);
+}
+
+/*
+ * advance_sequences keeps the sequences that feed rel's columns -- owned
+ * ones (serial, identity) and those a column default calls nextval() on
+ * -- at least at the values the leader drew, so that a follower that
+ * becomes leader does not hand out the same numbers again.  Sequences are
+ * not transactional: advancing one too far is harmless.
  */
 static void
 advance_sequences(Relation rel, TupleTableSlot *slot)
 {
 	List	   *seqs = getOwnedSequences(RelationGetRelid(rel));
-	ListCell   *lc;
+	List	   *cols = NIL;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	ListCell   *lc,
+			   *lc2;
 
 	foreach(lc, seqs)
 	{
-		Oid			seq = lfirst_oid(lc);
 		Oid			tab;
 		int32		col;
+
+		if (sequenceIsOwned(lfirst_oid(lc), DEPENDENCY_AUTO, &tab, &col) ||
+			sequenceIsOwned(lfirst_oid(lc), DEPENDENCY_INTERNAL, &tab, &col))
+			cols = lappend_int(cols, col);
+		else
+			cols = lappend_int(cols, 0);
+	}
+	for (int i = 0; constr && i < constr->num_defval; i++)
+	{
+		Oid			seq = default_sequence(stringToNode(constr->defval[i].adbin));
+
+		if (OidIsValid(seq) && !list_member_oid(seqs, seq))
+		{
+			seqs = lappend_oid(seqs, seq);
+			cols = lappend_int(cols, constr->defval[i].adnum);
+		}
+	}
+
+	forboth(lc, seqs, lc2, cols)
+	{
+		Oid			seq = lfirst_oid(lc);
+		int32		col = lfirst_int(lc2);
 		Oid			typ;
 		int64		v;
 		Datum		args[2];
 		Oid			types[2] = {REGCLASSOID, INT8OID};
 		int			rc;
 
-		if (!sequenceIsOwned(seq, DEPENDENCY_AUTO, &tab, &col) &&
-			!sequenceIsOwned(seq, DEPENDENCY_INTERNAL, &tab, &col))
-			continue;
 		if (col < 1 || col > slot->tts_tupleDescriptor->natts ||
 			slot->tts_isnull[col - 1])
 			continue;
@@ -240,10 +291,13 @@ advance_sequences(Relation rel, TupleTableSlot *slot)
 								   "AND $2 > coalesce(pg_catalog.pg_sequence_last_value($1), $2 - 1)",
 								   2, types, args, NULL, false, 0);
 		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "phantom apply: could not advance sequence %u: %s",
-				 seq, SPI_result_code_string(rc));
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("phantom apply: could not advance sequence \"%s\": %s",
+							get_rel_name(seq), SPI_result_code_string(rc))));
 	}
 	list_free(seqs);
+	list_free(cols);
 }
 
 static void
@@ -318,21 +372,87 @@ apply_row_op(char op, StringInfo m, uint64 index)
 	table_close(rel, NoLock);
 }
 
+/*
+ * schema_divergence: errors that say this node's schema differs from the
+ * leader's (an object missing or already there: created or dropped here
+ * outside the cluster, or before this node joined).
+ */
+static bool
+schema_divergence(int sqlerrcode)
+{
+	switch (sqlerrcode)
+	{
+		case ERRCODE_UNDEFINED_OBJECT:
+		case ERRCODE_UNDEFINED_TABLE:
+		case ERRCODE_UNDEFINED_FUNCTION:
+		case ERRCODE_UNDEFINED_SCHEMA:
+		case ERRCODE_UNDEFINED_COLUMN:
+		case ERRCODE_DUPLICATE_OBJECT:
+		case ERRCODE_DUPLICATE_TABLE:
+		case ERRCODE_DUPLICATE_FUNCTION:
+		case ERRCODE_DUPLICATE_SCHEMA:
+		case ERRCODE_DUPLICATE_COLUMN:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * apply_ddl runs a replicated statement under the leader's search_path,
+ * in a subtransaction: when it fails because this node's schema already
+ * differs (schema_divergence), the failure is a WARNING and the entry's
+ * other operations go on -- retrying could never succeed, and stopping
+ * would hold back every later entry.  Any other failure is an ERROR (the
+ * apply worker retries the entry).
+ */
 static void
-apply_ddl(StringInfo m)
+apply_ddl(StringInfo m, uint64 index)
 {
 	char	   *path = get_str(m);
 	char	   *stmt = get_str(m);
-	int			rc;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 
-	(void) set_config_option("search_path", path, PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-	rc = SPI_execute(stmt, false, 0);
-	if (rc < 0)
-		ereport(ERROR,
-				(errmsg("phantom apply: replicated statement failed: %s",
-						SPI_result_code_string(rc)),
-				 errdetail("Statement: %s", stmt)));
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		int			rc;
+
+		(void) set_config_option("search_path", path, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		rc = SPI_execute(stmt, false, 0);
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("phantom apply: replicated statement failed: %s",
+							SPI_result_code_string(rc)),
+					 errdetail("Statement: %s", stmt)));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		if (!schema_divergence(ed->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errcode(ed->sqlerrcode),
+				 errmsg("phantom apply: replicated statement of raft entry " UINT64_FORMAT " skipped: %s",
+						index, ed->message),
+				 errdetail("Statement: %s", stmt),
+				 errhint("This node's schema differs from the leader's; compare them and fix this node by hand.")));
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
 }
 
 /* ------------------------------------------------------------------------
@@ -425,7 +545,7 @@ apply_txn(uint64 index, uint64 term, const uint8 *data, uint32 len)
 		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (op == PH_TXN_OP_DDL)
-			apply_ddl(&m);
+			apply_ddl(&m, index);
 		else if (op == PH_TXN_OP_INSERT || op == PH_TXN_OP_UPDATE ||
 				 op == PH_TXN_OP_DELETE)
 			apply_row_op(op, &m, index);

@@ -43,6 +43,7 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
@@ -94,6 +95,7 @@ static SPIPlanPtr ledger_plan = NULL;
 static ProcessUtility_hook_type prev_utility = NULL;
 
 static void wait_unknown_before(uint64 index);
+static bool in_repl_db(void);
 
 /* How one relation's columns are encoded (cached per transaction). */
 typedef struct RelEnc
@@ -159,9 +161,7 @@ check_cluster_write(void)
 					(errcode(ERRCODE_PHANTOM_NOT_LEADER),
 					 errmsg("cannot write phantom tables: the phantom raft worker is not running or its log is not available"),
 					 errhint("phantom.raft_status() and the server log tell why.")));
-		if (!OidIsValid(repl_db))
-			repl_db = get_database_oid(phantom_database, true);
-		if (MyDatabaseId != repl_db)
+		if (!in_repl_db())
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("cannot write phantom tables in database \"%s\" while this server is in a phantom cluster",
@@ -773,12 +773,120 @@ am_is_phantom(const char *am, char persistence)
 	return am && strcmp(am, "phantom") == 0;
 }
 
+/*
+ * in_repl_db: is this session in phantom.database?  Schema objects of
+ * other databases are local.
+ */
+static bool
+in_repl_db(void)
+{
+	if (!OidIsValid(repl_db))
+		repl_db = get_database_oid(phantom_database, true);
+	return MyDatabaseId == repl_db;
+}
+
+/*
+ * objtype_replicated: database-level objects that phantom tables may
+ * depend on (column types, defaults, checks, triggers) and that a new
+ * leader must have: their DDL in phantom.database is replicated.
+ * Cluster-wide objects (roles, databases, tablespaces) and objects with
+ * node-local state (extensions, publications, subscriptions, foreign
+ * servers, event triggers, large objects, materialized views) are not.
+ */
+static bool
+objtype_replicated(ObjectType t)
+{
+	switch (t)
+	{
+		case OBJECT_SCHEMA:
+		case OBJECT_TYPE:
+		case OBJECT_DOMAIN:
+		case OBJECT_DOMCONSTRAINT:
+		case OBJECT_ATTRIBUTE:
+		case OBJECT_FUNCTION:
+		case OBJECT_PROCEDURE:
+		case OBJECT_ROUTINE:
+		case OBJECT_AGGREGATE:
+		case OBJECT_OPERATOR:
+		case OBJECT_OPCLASS:
+		case OBJECT_OPFAMILY:
+		case OBJECT_CAST:
+		case OBJECT_COLLATION:
+		case OBJECT_CONVERSION:
+		case OBJECT_TSCONFIGURATION:
+		case OBJECT_TSDICTIONARY:
+		case OBJECT_TSPARSER:
+		case OBJECT_TSTEMPLATE:
+		case OBJECT_TRANSFORM:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* objects named by their relation's name list plus their own name */
+static bool
+objtype_of_relation(ObjectType t)
+{
+	return t == OBJECT_TRIGGER || t == OBJECT_POLICY || t == OBJECT_RULE ||
+		t == OBJECT_TABCONSTRAINT || t == OBJECT_COLUMN;
+}
+
+/* a permanent view or sequence (temporary ones are local) */
+static bool
+rv_is_permanent(RangeVar *rv)
+{
+	Oid			relid;
+
+	if (rv == NULL || rv->relpersistence == RELPERSISTENCE_TEMP)
+		return false;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid))
+		return rv->schemaname == NULL || strcmp(rv->schemaname, "pg_temp") != 0;
+	return get_rel_persistence(relid) == RELPERSISTENCE_PERMANENT;
+}
+
+/*
+ * object_kind: the ddl_kind of a statement about one named object of type
+ * t (DROP, COMMENT, ALTER ... RENAME / OWNER / SET SCHEMA, GRANT).
+ */
+static int
+object_kind(ObjectType t, Node *object)
+{
+	List	   *names;
+
+	switch (t)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_INDEX:
+			return IsA(object, List) &&
+				rv_is_phantom(makeRangeVarFromNameList((List *) object)) ? 1 : 0;
+		case OBJECT_VIEW:
+		case OBJECT_SEQUENCE:
+			return in_repl_db() && IsA(object, List) &&
+				rv_is_permanent(makeRangeVarFromNameList((List *) object)) ? 1 : 0;
+		default:
+			break;
+	}
+	if (objtype_of_relation(t))
+	{
+		if (!IsA(object, List) || list_length((List *) object) < 2)
+			return 0;
+		names = list_truncate(list_copy((List *) object),
+							  list_length((List *) object) - 1);
+		return rv_is_phantom(makeRangeVarFromNameList(names)) ? 1 : 0;
+	}
+	return objtype_replicated(t) && in_repl_db() ? 1 : 0;
+}
+
 /* ddl_kind: 0 = not about phantom tables, 1 = replicate, -1 = refuse. */
 static int
 ddl_kind(Node *n)
 {
 	ListCell   *lc;
 
+	if (creating_extension)
+		return 0;				/* an extension's script: every node runs it */
 	switch (nodeTag(n))
 	{
 		case T_CreateStmt:
@@ -801,7 +909,17 @@ ddl_kind(Node *n)
 		case T_AlterTableStmt:
 			return rv_is_phantom(((AlterTableStmt *) n)->relation) ? 1 : 0;
 		case T_RenameStmt:
-			return rv_is_phantom(((RenameStmt *) n)->relation) ? 1 : 0;
+			{
+				RenameStmt *s = (RenameStmt *) n;
+
+				if (s->relation)
+				{
+					if (s->renameType == OBJECT_VIEW || s->renameType == OBJECT_SEQUENCE)
+						return in_repl_db() && rv_is_permanent(s->relation) ? 1 : 0;
+					return rv_is_phantom(s->relation) ? 1 : 0;
+				}
+				return s->object ? object_kind(s->renameType, s->object) : 0;
+			}
 		case T_TruncateStmt:
 			foreach(lc, ((TruncateStmt *) n)->relations)
 				if (rv_is_phantom(lfirst(lc)))
@@ -811,13 +929,107 @@ ddl_kind(Node *n)
 			{
 				DropStmt   *s = (DropStmt *) n;
 
-				if (s->removeType != OBJECT_TABLE && s->removeType != OBJECT_INDEX)
-					return 0;
 				foreach(lc, s->objects)
-					if (rv_is_phantom(makeRangeVarFromNameList(lfirst(lc))))
+					if (object_kind(s->removeType, lfirst(lc)) > 0)
 					return 1;
 				return 0;
 			}
+
+			/* objects of phantom tables */
+		case T_CreateTrigStmt:
+			return rv_is_phantom(((CreateTrigStmt *) n)->relation) ? 1 : 0;
+		case T_CreatePolicyStmt:
+			return rv_is_phantom(((CreatePolicyStmt *) n)->table) ? 1 : 0;
+		case T_AlterPolicyStmt:
+			return rv_is_phantom(((AlterPolicyStmt *) n)->table) ? 1 : 0;
+		case T_RuleStmt:
+			return rv_is_phantom(((RuleStmt *) n)->relation) ? 1 : 0;
+		case T_CreateStatsStmt:
+			foreach(lc, ((CreateStatsStmt *) n)->relations)
+				if (IsA(lfirst(lc), RangeVar) && rv_is_phantom(lfirst(lc)))
+				return 1;
+			return 0;
+		case T_CommentStmt:
+			return object_kind(((CommentStmt *) n)->objtype,
+							   ((CommentStmt *) n)->object);
+		case T_GrantStmt:
+			{
+				GrantStmt  *s = (GrantStmt *) n;
+				int			phantom = 0,
+							other = 0;
+
+				if (s->targtype != ACL_TARGET_OBJECT)
+					return 0;	/* ALL TABLES IN SCHEMA: each node's own */
+				if (s->objtype == OBJECT_TABLE)
+				{
+					foreach(lc, s->objects)
+					{
+						RangeVar   *rv = lfirst(lc);
+						Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+						char		relkind = OidIsValid(relid) ? get_rel_relkind(relid) : 0;
+
+						if (relid_is_phantom(relid) ||
+							((relkind == RELKIND_VIEW || relkind == RELKIND_SEQUENCE) &&
+							 in_repl_db() && rv_is_permanent(rv)))
+							phantom++;
+						else
+							other++;
+					}
+					if (phantom > 0 && other > 0)
+						return -2;
+					return phantom > 0 ? 1 : 0;
+				}
+				return objtype_replicated(s->objtype) && in_repl_db() ? 1 : 0;
+			}
+		case T_AlterOwnerStmt:
+			{
+				AlterOwnerStmt *s = (AlterOwnerStmt *) n;
+
+				return s->relation ? (rv_is_phantom(s->relation) ? 1 : 0) :
+					object_kind(s->objectType, s->object);
+			}
+		case T_AlterObjectSchemaStmt:
+			{
+				AlterObjectSchemaStmt *s = (AlterObjectSchemaStmt *) n;
+
+				if (s->relation)
+				{
+					if (s->objectType == OBJECT_VIEW || s->objectType == OBJECT_SEQUENCE)
+						return in_repl_db() && rv_is_permanent(s->relation) ? 1 : 0;
+					return rv_is_phantom(s->relation) ? 1 : 0;
+				}
+				return object_kind(s->objectType, s->object);
+			}
+
+			/* database-level objects phantom tables may use */
+		case T_CreateSchemaStmt:
+		case T_DefineStmt:
+		case T_CompositeTypeStmt:
+		case T_CreateEnumStmt:
+		case T_CreateRangeStmt:
+		case T_AlterEnumStmt:
+		case T_CreateDomainStmt:
+		case T_AlterDomainStmt:
+		case T_CreateFunctionStmt:
+		case T_AlterFunctionStmt:
+		case T_CreateCastStmt:
+		case T_CreateOpClassStmt:
+		case T_CreateOpFamilyStmt:
+		case T_AlterOpFamilyStmt:
+		case T_CreateConversionStmt:
+		case T_CreateTransformStmt:
+		case T_AlterTSDictionaryStmt:
+		case T_AlterTSConfigurationStmt:
+		case T_AlterTypeStmt:
+		case T_AlterOperatorStmt:
+		case T_AlterCollationStmt:
+			return in_repl_db() ? 1 : 0;
+		case T_CreateSeqStmt:
+			return in_repl_db() && rv_is_permanent(((CreateSeqStmt *) n)->sequence) ? 1 : 0;
+		case T_AlterSeqStmt:
+			return in_repl_db() && rv_is_permanent(((AlterSeqStmt *) n)->sequence) ? 1 : 0;
+		case T_ViewStmt:
+			return in_repl_db() && rv_is_permanent(((ViewStmt *) n)->view) ? 1 : 0;
 		default:
 			return 0;
 	}
@@ -841,6 +1053,12 @@ repl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		if (!capture_on)
 			kind = 0;			/* not in a cluster */
 	}
+	if (kind == -2)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot GRANT or REVOKE on phantom tables and other tables in one statement in a phantom cluster"),
+				 errdetail("Privileges on phantom tables are replicated to every node; those on other tables stay on this node."),
+				 errhint("Split the statement: one for the phantom tables, one for the others.")));
 	if (kind < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
