@@ -39,14 +39,18 @@ ok(defined poll(10, sub { q1($n{c2}, $content) eq q1($L, $content) }), 'table re
 # c2's apply worker is blocked by a lock for 6 s while 20 entries commit
 my $dir = $PostgreSQL::Test::Utils::tmp_check;
 my $locker = IPC::Run::start(
-	[ 'psql', '-X', '-q', '-d', $n{c2}->connstr('postgres'), '-c',
-	  'BEGIN; LOCK TABLE k IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;' ],
+	[ 'psql', '-X', '-q', '-d', $n{c2}->connstr('postgres') . ' application_name=locker', '-c',
+	  'BEGIN; LOCK TABLE k IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120); COMMIT;' ],
 	'>', "$dir/locker.out", '2>&1');
-usleep(500_000);
+ok(defined poll(20, sub { q1($n{c2}, q{SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'locker' AND l.mode = 'AccessExclusiveLock' AND l.granted}) eq '1' }),
+	'a session on c2 holds an exclusive lock on the table');
 $L->safe_psql('postgres', "INSERT INTO k VALUES ($_, $_)") for 1 .. 20;
-is(q1($n{c3}, $content), q1($L, $content), 'an unblocked follower keeps up (and compacts)');
+ok(defined poll(15, sub { q1($n{c3}, $content) eq q1($L, $content) }), 'an unblocked follower keeps up (and compacts)');
 isnt(q1($n{c2}, 'SELECT count(*) FROM phantom.applied'), q1($L, 'SELECT count(*) FROM phantom.applied'),
 	'the blocked follower has not applied them yet');
+# the lock goes when the test says so, not after a fixed time (a slow
+# machine may need more than a few seconds for the 20 commits)
+$n{c2}->safe_psql('postgres', q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'locker'});
 $locker->finish;
 ok(defined poll(15, sub { q1($n{c2}, $content) eq q1($L, $content) }),
 	'the blocked follower applied every entry once the lock was gone');

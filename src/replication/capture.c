@@ -476,25 +476,40 @@ ph_repl_capture_insert(Relation rel, TupleTableSlot *slot)
 	enc_end(old);
 }
 
-void
-ph_repl_capture_update(Relation rel, HeapTuple oldtup, TupleTableSlot *newslot)
+/*
+ * begin_keyed_op starts an UPDATE or DELETE op: the relation and the old
+ * row's key (replica identity).  Returns the caller's memory context, to
+ * give back to enc_end.
+ */
+static MemoryContext
+begin_keyed_op(Relation rel, RelEnc *e, HeapTuple oldtup, char op,
+			   const char *what, StringInfo *b)
 {
-	RelEnc	   *e = relenc(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
-	StringInfo	b;
 	MemoryContext old;
 	Datum	   *ov;
 	bool	   *on;
 
-	require_identity(rel, e, "update");
-	b = op_begin();
+	require_identity(rel, e, what);
+	*b = op_begin();
 	old = enc_begin();
 	ov = palloc(sizeof(Datum) * desc->natts);
 	on = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(oldtup, desc, ov, on);
+	put_rel(*b, op, e);
+	put_row(*b, e, ov, on, true);
+	return old;
+}
+
+void
+ph_repl_capture_update(Relation rel, HeapTuple oldtup, TupleTableSlot *newslot)
+{
+	RelEnc	   *e = relenc(rel);
+	StringInfo	b;
+	MemoryContext old = begin_keyed_op(rel, e, oldtup, PH_TXN_OP_UPDATE,
+									   "update", &b);
+
 	slot_getallattrs(newslot);
-	put_rel(b, PH_TXN_OP_UPDATE, e);
-	put_row(b, e, ov, on, true);
 	put_row(b, e, newslot->tts_values, newslot->tts_isnull, false);
 	txn_nops++;
 	enc_end(old);
@@ -504,20 +519,10 @@ void
 ph_repl_capture_delete(Relation rel, HeapTuple oldtup)
 {
 	RelEnc	   *e = relenc(rel);
-	TupleDesc	desc = RelationGetDescr(rel);
 	StringInfo	b;
-	MemoryContext old;
-	Datum	   *ov;
-	bool	   *on;
+	MemoryContext old = begin_keyed_op(rel, e, oldtup, PH_TXN_OP_DELETE,
+									   "delete from", &b);
 
-	require_identity(rel, e, "delete from");
-	b = op_begin();
-	old = enc_begin();
-	ov = palloc(sizeof(Datum) * desc->natts);
-	on = palloc(sizeof(bool) * desc->natts);
-	heap_deform_tuple(oldtup, desc, ov, on);
-	put_rel(b, PH_TXN_OP_DELETE, e);
-	put_row(b, e, ov, on, true);
 	txn_nops++;
 	enc_end(old);
 }
