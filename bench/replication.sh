@@ -5,6 +5,7 @@
 #
 #   bash bench/replication.sh [--quick] [--reps N] [--seconds S]
 #                             [--clients "1 4 8"] [--no-install] [--keep]
+#                             [--failover-only]
 #
 # It installs phantom (scripts/install.sh) and starts, as user postgres on
 # 127.0.0.1 (free ports of 54600-54699, data under /tmp/benchrepl-*):
@@ -26,6 +27,9 @@
 # succeeds on the new leader is measured, --reps times (the killed node is
 # restarted and rejoins between rounds).
 #
+# --failover-only starts only the three raft nodes and runs only the
+# failover part (--reps rounds, default 3; 10 with --failover-only).
+#
 # Output: bench/summarize.pl's table (medians, min-max, ratio B/A), plus
 # CSV/JSON in bench/results/repl-<timestamp>/.  A benchmark, not a test:
 # no thresholds.
@@ -43,6 +47,7 @@ SECONDS_RUN=""
 CLIENTS=""
 INSTALL=1
 KEEP=0
+FAILOVER_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -51,11 +56,15 @@ while [ $# -gt 0 ]; do
         --clients) CLIENTS=$2; shift ;;
         --no-install) INSTALL=0 ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --failover-only) FAILOVER_ONLY=1 ;;
+        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "replication.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
+if [ "$FAILOVER_ONLY" = 1 ]; then
+    : "${REPS:=10}"
+fi
 if [ "$QUICK" = 1 ]; then
     : "${REPS:=1}" "${SECONDS_RUN:=4}" "${CLIENTS:=1 4}"
 else
@@ -157,6 +166,9 @@ initdb_node() {
 }
 
 # ------------------------------------------------------------ the servers
+if [ "$FAILOVER_ONLY" = 1 ]; then
+say "starting raft (n1, n2, n3) servers under $BASE"
+else
 say "starting solo, syncrep (p, s1, s2) and raft (n1, n2, n3) servers under $BASE"
 initdb_node solo && common_conf solo && start_node solo || exit 1
 psql_n solo -c "CREATE EXTENSION phantom" >>"$LOG" 2>&1
@@ -187,6 +199,8 @@ for _ in $(seq 1 100); do
 done
 say "syncrep: $(psql_n p -c "SELECT string_agg(application_name || '=' || sync_state, ' ') FROM pg_stat_replication")"
 
+fi
+
 for n in n1 n2 n3; do
     initdb_node "$n" && common_conf "$n" || exit 1
     cat >>"$BASE/$n/postgresql.conf" <<CONF
@@ -216,8 +230,10 @@ leader() {
 }
 
 TABLE_SQL="CREATE TABLE bench_kv (k bigint PRIMARY KEY, v text)"
+if [ "$FAILOVER_ONLY" = 0 ]; then
 psql_n solo -c "$TABLE_SQL USING heap; CREATE TABLE bench_kv_ph (LIKE bench_kv INCLUDING ALL) USING phantom" >>"$LOG" 2>&1
 psql_n p -c "$TABLE_SQL USING heap" >>"$LOG" 2>&1
+fi
 LEADER=$(leader n1 n2 n3)
 if ! psql_n "$LEADER" -c "$TABLE_SQL USING phantom" >>"$LOG" 2>&1; then
     say "creating the phantom table on the raft leader failed (see $LOG)"
@@ -233,6 +249,7 @@ for _ in $(seq 1 100); do
 done
 [ $ok = 1 ] || say "warning: bench_kv did not appear on every raft node"
 
+if [ "$FAILOVER_ONLY" = 0 ]; then
 # ------------------------------------------------------------ the workload
 for tbl in bench_kv bench_kv_ph; do
     cat >"$BASE/upsert-$tbl.sql" <<SQL
@@ -282,6 +299,8 @@ done
 # rows on every raft node: replication must have kept them equal
 sums=$(for n in n1 n2 n3; do psql_n "$n" -c "SELECT count(*) || ':' || coalesce(sum(hashtext(v)), 0) FROM bench_kv" 2>&1; done | sort -u | wc -l)
 [ "$sums" = 1 ] && say "raft nodes agree on bench_kv" || say "warning: raft nodes differ on bench_kv"
+
+fi
 
 # --------------------------------------------------------------- failover
 # A writer hits the leader; kill -9 it; measure until a write succeeds on
