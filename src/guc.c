@@ -32,8 +32,8 @@ int			phantom_node_add_timeout = 60000;
 char	   *phantom_node_name = NULL;
 int			phantom_raft_compact_entries = 10000;
 bool		phantom_raft_debug_fail_writes = false;
-int			phantom_raft_election_timeout = 1000;
-int			phantom_raft_heartbeat_interval = 100;
+int			phantom_raft_election_timeout = 300;
+int			phantom_raft_heartbeat_interval = 50;
 char	   *phantom_raft_listen = NULL;
 
 /* check_node_name: empty (not a raft node) or a valid node name. */
@@ -215,16 +215,16 @@ phantom_guc_init(void)
 							"Time without a leader after which a follower starts an election.",
 							"The actual timeout is random between this value and twice it.",
 							&phantom_raft_election_timeout,
-							1000, 50, 60000,
+							300, 50, 60000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("phantom.raft_heartbeat_interval",
-							"Interval of the raft leader's heartbeats (and of the raft worker's clock).",
-							NULL,
+							"Interval of the raft leader's heartbeats.",
+							"The raft worker's clock ticks five times per interval.",
 							&phantom_raft_heartbeat_interval,
-							100, 10, 10000,
+							50, 10, 10000,
 							PGC_POSTMASTER,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);

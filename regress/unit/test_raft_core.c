@@ -437,6 +437,54 @@ test_prevote_and_check_quorum(void)
 }
 
 /*
+ * ph_raft_leader_suspect: one follower losing its link to a live leader
+ * cannot disrupt it (the others keep their lease); a follower that lost
+ * the leader grants pre-votes at once (node 3 is never ticked here: only
+ * the hint ends its lease).
+ */
+static void
+test_leader_suspect(void)
+{
+	uint64_t	t;
+	int			ticks;
+
+	setup(3, 0);
+	elect(1);
+	t = ph_raft_term(nodes[1]);
+	ph_raft_leader_suspect(nodes[2], 1);
+	tick_all(40);
+	ok(ph_raft_role(nodes[1]) == PH_RAFT_LEADER && ph_raft_term(nodes[1]) == t &&
+	   ph_raft_leader(nodes[2]) == 1,
+	   "suspect: one follower's lost link does not disrupt a live leader");
+	ph_raft_leader_suspect(nodes[2], 3);
+	ph_raft_leader_suspect(nodes[3], 3);
+	tick_all(40);
+	ok(ph_raft_role(nodes[1]) == PH_RAFT_LEADER && ph_raft_term(nodes[1]) == t,
+	   "suspect: a hint about a node that is not the leader is ignored");
+	/* leader 1 dies; only node 2 ticks, node 3 only answers */
+	isolate(1, true);
+	ph_raft_leader_suspect(nodes[2], 1);
+	for (ticks = 0; ticks < 2 * opts().election_tick; ticks++)
+	{
+		ph_raft_tick(nodes[2]);
+		settle();
+	}
+	ok(ph_raft_role(nodes[2]) != PH_RAFT_LEADER && ph_raft_term(nodes[2]) == t,
+	   "suspect: a follower that still has its lease ignores the pre-vote");
+	ph_raft_leader_suspect(nodes[3], 1);
+	for (ticks = 0; ticks < 2 * opts().election_tick; ticks++)
+	{
+		if (ph_raft_role(nodes[2]) == PH_RAFT_LEADER)
+			break;
+		ph_raft_tick(nodes[2]);
+		settle();
+	}
+	ok(ph_raft_role(nodes[2]) == PH_RAFT_LEADER,
+	   "suspect: once the other follower lost the leader too, it grants and a new leader is elected");
+	isolate(1, false);
+}
+
+/*
  * A follower with a long divergent suffix of an old term: fast
  * backtracking must find the match point in a few round trips.
  */
@@ -882,12 +930,13 @@ main(void)
 {
 	int			i;
 
-	printf("1..55\n");
+	printf("1..59\n");
 	test_conf_codec();
 	test_codec();
 	test_single_node();
 	test_election_and_replication();
 	test_prevote_and_check_quorum();
+	test_leader_suspect();
 	test_fast_backtracking();
 	test_flow_control();
 	test_membership();
@@ -899,7 +948,7 @@ main(void)
 	test_commit_only_current_term();
 	for (i = 1; i <= N; i++)
 		ph_raft_free(nodes[i]);
-	if (test_no != 55)
-		printf("# ran %d tests, planned 55\n", test_no);
+	if (test_no != 59)
+		printf("# ran %d tests, planned 59\n", test_no);
 	return failures ? 1 : 0;
 }

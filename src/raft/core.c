@@ -1203,6 +1203,23 @@ ph_raft_campaign(PhRaft *r)
 	hup(r, false);
 }
 
+/*
+ * The link to node broke (see raft.h): end the lease of a followed leader
+ * by moving the election clock to the minimum timeout; the randomized
+ * timeout in [election_tick, 2 * election_tick) then fires within a
+ * random part of one election timeout, which spreads the followers'
+ * campaigns as a full timeout would.
+ */
+void
+ph_raft_leader_suspect(PhRaft *r, uint64_t node)
+{
+	if (r->in_ready || r->role != PH_RAFT_FOLLOWER || node == PH_RAFT_NONE ||
+		r->lead != node)
+		return;
+	if (r->election_elapsed < r->o.election_tick)
+		r->election_elapsed = r->o.election_tick;
+}
+
 /* ---------------------------------------------------------------------
  * Requests
  * ---------------------------------------------------------------------

@@ -33,6 +33,11 @@
  *	  at most one attempt per address every PH_TR_RETRY_MS (longer after a
  *	  failed authentication).
  *
+ *	  Lost links: when the last authenticated connection with a node closes
+ *	  (peer closed it, reset, or we dropped it), the node's id is queued
+ *	  for ph_tr_take_lost; the worker uses it as a hint that the leader may
+ *	  be gone (ph_raft_leader_suspect).
+ *
  *	  Owned by the raft worker process only; no shared state, no locks.
  *
  * src/replication/transport.c
@@ -116,6 +121,8 @@ static PhConn conns[PH_TR_MAX_CONNS];
 static PhPeerAddr peers[PH_REPL_MAX_MEMBERS];
 static int	listen_marker;
 static uint64 conn_gen = 0;
+static uint64 lost_ids[PH_REPL_MAX_MEMBERS];	/* see ph_tr_take_lost */
+static int	n_lost = 0;
 
 static void conn_close(PhConn *c, int elevel, const char *why);
 
@@ -304,9 +311,30 @@ conn_new(pgsocket fd, bool outbound, const char *peer_addr)
 	return c;
 }
 
+/*
+ * note_lost queues id for ph_tr_take_lost if no authenticated connection
+ * with it is left.
+ */
+static void
+note_lost(uint64 id)
+{
+	int			i;
+
+	for (i = 0; i < PH_TR_MAX_CONNS; i++)
+		if (conns[i].used && conns[i].authed && conns[i].peer_id == id)
+			return;
+	for (i = 0; i < n_lost; i++)
+		if (lost_ids[i] == id)
+			return;
+	if (n_lost < lengthof(lost_ids))
+		lost_ids[n_lost++] = id;
+}
+
 static void
 conn_close(PhConn *c, int elevel, const char *why)
 {
+	bool		was_authed;
+
 	if (!c->used)
 		return;
 	if (why)
@@ -318,6 +346,25 @@ conn_close(PhConn *c, int elevel, const char *why)
 	pfree(c->in.data);
 	pfree(c->out.data);
 	c->used = false;
+	was_authed = c->authed;
+	c->authed = false;
+	if (was_authed)
+		note_lost(c->peer_id);
+}
+
+/*
+ * ph_tr_take_lost copies (up to max) the ids of the nodes whose last
+ * authenticated connection closed since the previous call, and forgets
+ * them; returns how many.
+ */
+int
+ph_tr_take_lost(uint64 *ids, int max)
+{
+	int			n = Min(n_lost, max);
+
+	memcpy(ids, lost_ids, n * sizeof(uint64));
+	n_lost = 0;
+	return n;
 }
 
 /* conn_flush writes what it can of the output buffer; false if closed. */

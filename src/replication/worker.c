@@ -484,14 +484,30 @@ sync_fault_hook(void)
 	}
 }
 
+/*
+ * tick_ms: the worker's clock.  It ticks PH_REPL_TICKS_PER_HEARTBEAT times
+ * per heartbeat interval so that the randomized election timeouts of the
+ * followers differ by 10 ms steps (with the default 50 ms heartbeat), not
+ * by whole heartbeats: two followers then rarely campaign at the same
+ * moment and split the vote.
+ */
+#define PH_REPL_TICKS_PER_HEARTBEAT 5
+
+static int
+tick_ms(void)
+{
+	return Max(1, phantom_raft_heartbeat_interval / PH_REPL_TICKS_PER_HEARTBEAT);
+}
+
 static void
 fill_options(PhRaftOptions *o)
 {
 	uint64		seed;
+	int			t = tick_ms();
 
 	ph_raft_default_options(o);
-	o->heartbeat_tick = 1;
-	o->election_tick = Max(3, phantom_raft_election_timeout / phantom_raft_heartbeat_interval);
+	o->heartbeat_tick = Max(1, phantom_raft_heartbeat_interval / t);
+	o->election_tick = Max(3 * o->heartbeat_tick, phantom_raft_election_timeout / t);
 	o->pre_vote = true;
 	o->check_quorum = true;
 	if (!pg_strong_random(&seed, sizeof(seed)))
@@ -882,6 +898,30 @@ on_message(const PhRaftMsg *m)
 						ph_raft_strerror(rc))));
 	/* persist and send at once: replies should not wait for the next tick */
 	process_readies();
+}
+
+/*
+ * suspect_lost_leader: the connection to the leader closed (killed, crashed,
+ * restarted).  Only a hint -- the core ends its lease and campaigns early
+ * with a pre-vote, which cannot unseat a leader the others still hear.
+ */
+static void
+suspect_lost_leader(void)
+{
+	uint64		ids[PH_REPL_MAX_MEMBERS];
+	int			n = ph_tr_take_lost(ids, lengthof(ids));
+	int			i;
+
+	for (i = 0; i < n && core; i++)
+		if (ph_raft_role(core) == PH_RAFT_FOLLOWER && ph_raft_leader(core) == ids[i])
+		{
+			PhReplMember *m = book_find(ids[i]);
+
+			ereport(LOG,
+					(errmsg("phantom raft: lost the connection to the leader%s%s%s; campaigning early unless it comes back",
+							m ? " (node \"" : "", m ? m->name : "", m ? "\")" : "")));
+			ph_raft_leader_suspect(core, ids[i]);
+		}
 }
 
 /* ------------------------------------------------------------------------
@@ -1320,9 +1360,9 @@ phantom_raft_worker_main(Datum arg)
 		{
 			if (core)
 				ph_raft_tick(core);
-			next_tick = TimestampTzPlusMilliseconds(next_tick, phantom_raft_heartbeat_interval);
+			next_tick = TimestampTzPlusMilliseconds(next_tick, tick_ms());
 			if (next_tick <= now)
-				next_tick = TimestampTzPlusMilliseconds(now, phantom_raft_heartbeat_interval);
+				next_tick = TimestampTzPlusMilliseconds(now, tick_ms());
 		}
 		handle_request();
 		self_register();
@@ -1333,6 +1373,7 @@ phantom_raft_worker_main(Datum arg)
 		now = GetCurrentTimestamp();
 		wait_ms = next_tick > now ? (long) ((next_tick - now + 999) / 1000) : 0;
 		ph_tr_wait(wait_ms, on_message);
+		suspect_lost_leader();
 		process_readies();
 	}
 	proc_exit(1);				/* restarted unless the server shuts down */

@@ -275,6 +275,17 @@ extern void ph_raft_tick(PhRaft *r);
  */
 extern void ph_raft_campaign(PhRaft *r);
 
+/*
+ * The host lost its link to node (its connection closed or reset).  A hint,
+ * not proof: if node is the leader this follower follows, the follower's
+ * leader lease ends now, so it grants pre-votes and starts its own
+ * pre-vote after a random part of one election timeout instead of a whole
+ * one.  A pre-vote cannot disrupt a live leader: the followers that still
+ * hear from it keep their lease and ignore it.  Any message from the
+ * leader restores the lease.  No-op otherwise.
+ */
+extern void ph_raft_leader_suspect(PhRaft *r, uint64_t node);
+
 /* Process one message from a peer. */
 extern int	ph_raft_step(PhRaft *r, const PhRaftMsg *m);
 

@@ -265,5 +265,6 @@ extern void ph_tr_send(const PhRaftMsg *m);
 extern void ph_tr_wait(long timeout_ms, PhTrRecvCb cb);
 extern void ph_tr_peer_info(uint64 id, bool *connected,
 							TimestampTz *last_contact);
+extern int	ph_tr_take_lost(uint64 *ids, int max);
 
 #endif							/* PHANTOM_REPLICATION_REPLICATION_H */
