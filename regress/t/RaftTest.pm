@@ -4,6 +4,7 @@
 #   use PhantomTest; use RaftTest;
 #   my $n1 = raft_node('n1', 'secret');          # started, extension created
 #   my $t = poll(10, sub { ... });               # seconds it took, or undef
+#   signal_server($n1, 'STOP');                  # freeze the whole server
 #
 # raft_node picks a free raft port on 127.0.0.1 and remembers the node's raft
 # address in %raft_addr (exported), as phantom.node_add needs it.
@@ -19,7 +20,7 @@ use Exporter 'import';
 use PhantomTest;
 
 our %raft_addr;
-our @EXPORT = qw(%raft_addr raft_node poll q1 status);
+our @EXPORT = qw(%raft_addr raft_node poll q1 status signal_server);
 
 # raft_node(name, secret[, extra_conf[, query_timeout]]) starts a node
 # configured as raft member name, with compaction off so that the tests'
@@ -67,6 +68,22 @@ sub q1
 sub status
 {
 	return q1($_[0], 'SELECT role, leader, commit_index FROM phantom.raft_status()');
+}
+
+# signal_server(node, sig) sends sig (STOP, CONT, ...) to the postmaster
+# and every child of it: SIGSTOP freezes the whole server (a hung machine:
+# no connection is closed), SIGCONT thaws it.  The postmaster is stopped
+# first (it forks no child after that) and continued last.
+sub signal_server
+{
+	my ($node, $sig) = @_;
+	my $pm = $node->{_pid};
+	die "node is not running" unless defined $pm;
+	kill $sig, $pm if $sig ne 'CONT';
+	my @children = grep { /^\d+$/ } split /\s+/, `ps -o pid= --ppid $pm`;
+	kill $sig, @children if @children;
+	kill $sig, $pm if $sig eq 'CONT';
+	return;
 }
 
 1;

@@ -790,7 +790,10 @@ phantom_raft_status(PG_FUNCTION_ARGS)
 /*
  * phantom.raft_nodes(): one row per address book member, as this node
  * sees it (the view phantom.nodes).  match_index is known on the leader
- * only; last_contact is the last message received from the node.
+ * only; last_contact is the last message received from the node.  state
+ * says what this node can tell: a follower that knows its leader has no
+ * link to the other followers (only the leader talks to everybody), so
+ * they are 'unknown' there rather than 'unreachable'.
  */
 Datum
 phantom_raft_nodes(PG_FUNCTION_ARGS)
@@ -829,6 +832,9 @@ phantom_raft_nodes(PG_FUNCTION_ARGS)
 			state = "removed";
 		else if (m->connected)
 			state = "connected";
+		else if (st->role != PH_RAFT_LEADER && st->leader_id != PH_RAFT_NONE &&
+				 m->id != st->leader_id)
+			state = "unknown";	/* followers do not talk to each other */
 		else
 			state = "unreachable";
 		values[7] = CStringGetTextDatum(state);
