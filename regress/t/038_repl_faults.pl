@@ -12,7 +12,8 @@
 #   (d) phantom.node_remove of the leader: refused on the leader itself
 #       (hint: transfer first), done after a transfer from the new leader;
 #       the removed node leaves every node's phantom.nodes;
-#   (e) phantom.node_add of a sixth, empty node under load: it catches up.
+#   (e) phantom.node_add of a sixth, empty node under load: it catches up;
+#   (f) kill -9 of the leader, restarted: the ex-leader catches up.
 #
 # At the end every member has the same content hash (accounts, transfers,
 # ledger) and the same commit and applied index, the sum of the balances is
@@ -232,6 +233,17 @@ push @members, 'f6';
 write_conns();
 is(q1($n{$L}, q{SELECT role FROM phantom.nodes WHERE name = 'f6'}), 'voter', '(e) f6 added under load, a voter');
 goes_on('(e) after the node_add');
+
+# --- (f) kill -9 of the leader under load, restarted: it rejoins ---
+$L = leader();
+kill9_server($n{$L});
+$t0 = time();
+my $after;
+ok(defined poll(15, sub { $after = leader(); defined $after && $after ne $L }),
+	"(f) kill -9 of $L: another leader");
+diag(sprintf('(f) kill -9 of the leader -> new leader %s after %.2f s', $after // '?', time() - $t0));
+ok(defined poll(20, sub { $n{$L}->start(fail_ok => 1) }), "(f) $L restarted");
+goes_on("(f) after kill -9 of $L");
 
 # --- the end: stop the workload, compare every member ---
 open($fh, '>', $stop) or die;

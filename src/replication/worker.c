@@ -1186,11 +1186,32 @@ self_register(void)
 		self_proposed_term = ph_raft_term(core);
 }
 
+/* What the waiters on status_cv wait for (publish_status). */
+typedef struct StatusSig
+{
+	bool		log_ok;
+	int			role;
+	uint64		term;
+	uint64		leader_id;
+	uint64		commit_index;
+	uint64		applied_index;
+	uint64		last_index;
+	uint64		first_index;
+	int			n_voters;
+	int			n_learners;
+	int			n_members;
+} StatusSig;
+
+static StatusSig last_sig;
+static TimestampTz last_broadcast = 0;
+
 /* publish_status copies the core's and the book's state to shared memory. */
 static void
 publish_status(void)
 {
 	PhReplShared *sh = ph_repl_shared;
+	StatusSig	sig;
+	TimestampTz now;
 	PhRaftPeerStatus ps[PH_RAFT_MAX_NODES];
 	int			nps = 0;
 	const PhRaftConfig *conf = core ? ph_raft_config(core) : NULL;
@@ -1258,8 +1279,33 @@ publish_status(void)
 		else
 			ph_tr_peer_info(m->id, &m->connected, &m->last_contact);
 	}
+	memset(&sig, 0, sizeof(sig));
+	sig.log_ok = sh->log_ok;
+	sig.role = sh->role;
+	sig.term = sh->term;
+	sig.leader_id = sh->leader_id;
+	sig.commit_index = sh->commit_index;
+	sig.applied_index = sh->applied_index;
+	sig.last_index = sh->last_index;
+	sig.first_index = sh->first_index;
+	sig.n_voters = sh->n_voters;
+	sig.n_learners = sh->n_learners;
+	sig.n_members = sh->n_members;
 	LWLockRelease(sh->lock);
-	ConditionVariableBroadcast(&sh->status_cv);
+
+	/*
+	 * The loop runs every tick (10 ms): wake the waiters (backends, the
+	 * apply worker) when something they wait for moved, and otherwise once
+	 * per heartbeat interval (match indexes, connections).
+	 */
+	now = GetCurrentTimestamp();
+	if (memcmp(&sig, &last_sig, sizeof(sig)) != 0 ||
+		TimestampDifferenceExceeds(last_broadcast, now, phantom_raft_heartbeat_interval))
+	{
+		last_sig = sig;
+		last_broadcast = now;
+		ConditionVariableBroadcast(&sh->status_cv);
+	}
 }
 
 static void
