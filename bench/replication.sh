@@ -285,6 +285,8 @@ run_pgbench() {
     rm -rf "$dir"
 }
 
+raft_term() { psql_n "$(leader n1 n2 n3)" -c "SELECT term FROM phantom.raft_status()" 2>/dev/null; }
+TERM0=$(raft_term)
 for rep in $(seq 1 "$REPS"); do
     for c in $CLIENTS; do
         say "rep $rep, $c client(s): syncrep, raft, solo heap, solo phantom"
@@ -295,6 +297,11 @@ for rep in $(seq 1 "$REPS"); do
         run_pgbench R0-solo B "$rep" solo bench_kv_ph "$c"
     done
 done
+
+# a term change without a failure is a spurious election (load, missed heartbeats)
+TERM1=$(raft_term)
+say "raft term before/after the throughput runs: ${TERM0:-?} -> ${TERM1:-?} (a change means spurious elections)"
+raw R1-replicated "spurious elections (term changes)" n B 1 $(( ${TERM1:-0} - ${TERM0:-0} ))
 
 # rows on every raft node: replication must have kept them equal
 sums=$(for n in n1 n2 n3; do psql_n "$n" -c "SELECT count(*) || ':' || coalesce(sum(hashtext(v)), 0) FROM bench_kv" 2>&1; done | sort -u | wc -l)

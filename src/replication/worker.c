@@ -1212,6 +1212,7 @@ publish_status(void)
 	PhReplShared *sh = ph_repl_shared;
 	StatusSig	sig;
 	TimestampTz now;
+	bool		elected = false;
 	PhRaftPeerStatus ps[PH_RAFT_MAX_NODES];
 	int			nps = 0;
 	const PhRaftConfig *conf = core ? ph_raft_config(core) : NULL;
@@ -1238,6 +1239,7 @@ publish_status(void)
 			/* elected: writes wait until the tables reflect this index */
 			sh->term_start_index = sh->last_index;
 			published_leader_term = sh->term;
+			elected = true;
 		}
 		sh->n_voters = conf->n_voters;
 		sh->n_learners = conf->n_learners;
@@ -1292,6 +1294,10 @@ publish_status(void)
 	sig.n_learners = sh->n_learners;
 	sig.n_members = sh->n_members;
 	LWLockRelease(sh->lock);
+	if (elected)
+		ereport(LOG,
+				(errmsg("phantom raft: this node leads the cluster (term " UINT64_FORMAT ", elected at index " UINT64_FORMAT ")",
+						sig.term, sig.last_index)));
 
 	/*
 	 * The loop runs every tick (10 ms): wake the waiters (backends, the
