@@ -1308,7 +1308,7 @@ publish_status(void)
 	if (memcmp(&sig, &last_sig, sizeof(sig)) != 0 ||
 		TimestampDifferenceExceeds(last_broadcast, now, phantom_raft_heartbeat_interval))
 	{
-		last_sig = sig;
+		memcpy(&last_sig, &sig, sizeof(sig));
 		last_broadcast = now;
 		ConditionVariableBroadcast(&sh->status_cv);
 	}
