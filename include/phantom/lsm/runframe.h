@@ -37,13 +37,22 @@ typedef struct PhFrameHeader
 	BlockNumber vblock;			/* the vblock whose image this is */
 	uint16		hole_off;		/* pd_lower of the source page */
 	uint16		hole_len;		/* pd_upper - pd_lower of the source page */
-	uint16		raw_len;		/* BLCKSZ - hole_len: bytes compressed */
+	uint16		raw_len;		/* bytes compressed: BLCKSZ - hole_len, or
+								 * the columnar image's length */
 	uint16		flags;			/* PH_FRAME_* */
 } PhFrameHeader;
 
 /* All tuples of the image are frozen with an invalid xmax (always, today). */
 #define PH_FRAME_ALL_FROZEN		0x0001
-#define PH_FRAME_VALID_FLAGS	0x0001
+/*
+ * The zstd frame holds the columnar transform of the page (runframe.c),
+ * raw_len bytes, instead of the page minus its hole.
+ */
+#define PH_FRAME_COLUMNAR		0x0002
+#define PH_FRAME_VALID_FLAGS	0x0003
+
+/* Upper bound of a columnar image: the page plus its codes and t_hoffs. */
+#define PH_FRAME_COLUMNAR_MAX	(3 * BLCKSZ)
 
 /* Room for the largest frame of one page (header + zstd bound). */
 #define PH_FRAME_MAX_SIZE		(sizeof(PhFrameHeader) + BLCKSZ + 512)

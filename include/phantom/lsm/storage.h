@@ -71,7 +71,7 @@
 
 #define PH_METAPAGE_BLKNO	0
 #define PH_MAGIC			0x50484e54	/* "PHNT" */
-#define PH_VERSION			2
+#define PH_VERSION			3	/* 3: columnar frames (runframe.h) */
 #define PH_MAX_LANES		64
 
 /* Kinds of non-hot pages, in PhantomSpecial.kind */
