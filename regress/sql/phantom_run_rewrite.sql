@@ -45,12 +45,14 @@ SET phantom.compaction_run_rewrite_ratio = 0.9;
 SELECT phantom.compact('rw') > 0 AS rw_recompacted;
 RESET phantom.compaction_run_rewrite_ratio;
 
--- without rewriting the run pages grow by a quarter at least; with it they
--- stay within 5 % of before and the file follows
+-- without rewriting the run pages grow by a half at least; with it they
+-- stay within 15 % of before and the file follows (36 run pages of ~8
+-- columnar frames each: the partly filled last pages of the rewrite and of
+-- the recompacted thawed vblocks weigh ~10 %)
 SELECT s.name,
-       s.run_pages > b.run_pages * 1.25 AS grew,
-       s.run_pages <= b.run_pages * 1.05 AS kept,
-       s.bytes_on_disk <= b.bytes_on_disk * 1.05 AS file_kept,
+       s.run_pages > b.run_pages * 1.5 AS grew,
+       s.run_pages <= b.run_pages * 1.15 AS kept,
+       s.bytes_on_disk <= b.bytes_on_disk * 1.15 AS file_kept,
        s.compaction_written_bytes > b.compaction_written_bytes AS wrote_more
   FROM phantom.stat_tables s JOIN before b USING (name)
   WHERE s.schema = 'phantom_run_rewrite' ORDER BY s.name;
