@@ -25,6 +25,7 @@ int			phantom_debug_pause_after_raft_commit = 0;
 int			phantom_compaction_naptime = 10;
 bool		phantom_compaction_enabled = true;
 int			phantom_compression_level = 1;
+bool		phantom_compression_columnar = true;
 int			phantom_insert_lanes = 4;
 char	   *phantom_cluster_secret = NULL;
 char	   *phantom_database = NULL;
@@ -129,6 +130,15 @@ phantom_guc_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("phantom.compression_columnar",
+							 "Lets compaction store cold pages as columnar frames.",
+							 "A page is transposed into byte columns before zstd when that compresses better; off stores every page plain (faster to decode, larger).",
+							 &phantom_compression_columnar,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("phantom.commit_timeout",
 							"How long a commit waits for a majority of the phantom cluster.",

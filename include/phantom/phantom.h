@@ -24,6 +24,7 @@
 /* GUCs (src/guc.c) */
 extern int	phantom_insert_lanes;
 extern int	phantom_compression_level;
+extern bool phantom_compression_columnar;
 extern int	phantom_cold_cache_size;
 extern int	phantom_compaction_naptime;
 extern int	phantom_compaction_min_pages;

@@ -3,7 +3,9 @@
 #
 # Covers: a clean table (hot, then compacted) verifies with every check ok;
 # a byte flipped inside a cold frame (run page) on disk is reported as an
-# ok = false row of check "cold frames" naming the vblock and the run page;
+# ok = false row of check "cold frames" naming the vblock and the run page,
+# and so is a columnar frame whose header lost its columnar flag (outside
+# the zstd checksum);
 # a block-map entry overwritten on disk with an out-of-range block is
 # reported as an ok = false row of check "block map" naming the vblock and
 # the bad physical block; index checks are skipped on damaged storage; a
@@ -63,6 +65,16 @@ sub run_scenario
 			"$name, $t: compacted");
 		is($bad_rows->($t), '', "$name, $t: compacted table verifies clean");
 	}
+	# t_flag: issue 3's narrow rows, stored as columnar frames
+	$node->safe_psql('postgres', q{
+CREATE TABLE t_flag (id bigint, v int, t text);
+INSERT INTO t_flag SELECT g, hashint8(g), substr(md5(g::text) || md5((-g)::text), 1, 40)
+  FROM generate_series(1, 5000) g;
+VACUUM (FREEZE) t_flag;
+});
+	ok($node->safe_psql('postgres', "SELECT phantom.compact('t_flag')") > 0,
+		"$name, t_flag: compacted");
+	is($bad_rows->('t_flag'), '', "$name, t_flag: compacted table verifies clean");
 	# t_idx stays hot: a damaged line pointer shows in its index check
 	$node->safe_psql('postgres', q{
 CREATE TABLE t_idx (id int PRIMARY KEY, v text);
@@ -74,7 +86,7 @@ INSERT INTO t_idx SELECT i, md5(i::text) FROM generate_series(1, 1000) i;
 	is($bad_rows->('t_map'), '', "$name: t_map: after thaw verifies clean");
 
 	my %path;
-	foreach my $t (qw(t_run t_map t_idx))
+	foreach my $t (qw(t_run t_map t_idx t_flag))
 	{
 		$path{$t} = $node->safe_psql('postgres',
 			"SELECT current_setting('data_directory') || '/' || pg_relation_filepath('$t')");
@@ -109,6 +121,37 @@ INSERT INTO t_idx SELECT i, md5(i::text) FROM generate_series(1, 1000) i;
 	}
 	ok(defined $damaged_vblock,
 		"damaged the frame of vblock $damaged_vblock in run page $damaged_run");
+
+	# Clear the columnar flag (PH_FRAME_COLUMNAR, bit 1 of the uint16 at
+	# offset 10 of the frame header) of the first frame of t_flag's first
+	# run page: the frame header lies outside the zstd checksum, so only the
+	# decoder's own checks can catch it.
+	my ($flag_vblock, $flag_run, $flag_flags);
+	{
+		my $p = $path{t_flag};
+		open(my $fh, '+<:raw', $p) or die "open $p: $!";
+		my $size = -s $p;
+		for (my $blk = 1; $blk * 8192 < $size; $blk++)
+		{
+			my $page;
+			seek($fh, $blk * 8192, 0);
+			read($fh, $page, 8192) == 8192 or last;
+			my ($lower, $upper, $special) = unpack('v3', substr($page, 12, 6));
+			next if $special >= 8192;
+			next if unpack('v', substr($page, $special, 2)) != 0x5003;    # PH_KIND_RUN
+			my $lp = unpack('V', substr($page, 24, 4));
+			my $off = $lp & 0x7fff;
+			$flag_vblock = unpack('V', substr($page, $off, 4));
+			$flag_flags = unpack('v', substr($page, $off + 10, 2));
+			$flag_run = $blk;
+			seek($fh, $blk * 8192 + $off + 10, 0);
+			print $fh pack('v', $flag_flags & ~2);
+			last;
+		}
+		close($fh);
+	}
+	ok(defined $flag_vblock && ($flag_flags & 2),
+		"cleared the columnar flag of the frame of vblock $flag_vblock in run page $flag_run");
 
 	# Overwrite the map entry of vblock 3 of t_map with a block far beyond the
 	# end of the file.  The metapage (block 0) lists the map pages: the page
@@ -167,6 +210,23 @@ INSERT INTO t_idx SELECT i, md5(i::text) FROM generate_series(1, 1000) i;
 	like($bad, qr/^cold frames: 1 problems$/m, "$name: damaged frame: summary row");
 	like($bad, qr/^indexes: not checked/m, "$name: damaged frame: indexes not checked");
 	unlike($bad, qr/^(hot pages|block map|free list)/m, "$name: damaged frame: nothing else reported");
+
+	$bad = $bad_rows->('t_flag');
+	if ($checksums)
+	{
+		like($bad,
+			qr/^cold frames: vblock $flag_vblock: run page: physical block $flag_run cannot be read: invalid page in block $flag_run /m,
+			"$name: columnar flag cleared: run page refused, naming vblock and run page");
+	}
+	else
+	{
+		like($bad, qr/^cold frames: vblock $flag_vblock \(run page $flag_run\): frame header says /m,
+			"$name: columnar flag cleared: reported, naming vblock and run page");
+		my ($r, $o, $e) = $node->psql('postgres', 'SELECT count(*) FROM t_flag');
+		like($e, qr/ERROR:  could not read block $flag_vblock of relation "t_flag": invalid frame header in cold run page $flag_run/,
+			"$name: columnar flag cleared: reading the table gives the corruption error");
+	}
+	like($bad, qr/^cold frames: 1 problems$/m, "$name: columnar flag cleared: summary row");
 
 	$bad = $bad_rows->('t_map');
 	if ($checksums)

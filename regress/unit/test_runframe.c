@@ -200,13 +200,13 @@ main(void)
 	bool		allok;
 	int			undetected;
 
-	printf("1..23\n");
+	printf("1..24\n");
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 1);
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
 
 	/* 1-2: round trip of a half-full page restores it exactly */
 	make_heap_page(src.data, 1, 30);
-	st = ph_frame_encode(cctx, 7, src.data, PH_FRAME_ALL_FROZEN, frame, sizeof(frame), &flen);
+	st = ph_frame_encode(cctx, 7, src.data, PH_FRAME_ALL_FROZEN | PH_FRAME_COLUMNAR, frame, sizeof(frame), &flen);
 	ok(st == PH_FRAME_OK && flen < BLCKSZ / 4, "encode compresses a heap page");
 	st = ph_frame_decode(dctx, frame, flen, 7, dst.data, detail);
 	ok(st == PH_FRAME_OK && memcmp(src.data, dst.data, BLCKSZ) == 0,
@@ -319,7 +319,7 @@ main(void)
 		size_t		total = 0;
 
 		make_narrow_page(src.data, 1);
-		st = ph_frame_encode(cctx, 11, src.data, PH_FRAME_ALL_FROZEN, frame, sizeof(frame), &flen);
+		st = ph_frame_encode(cctx, 11, src.data, PH_FRAME_ALL_FROZEN | PH_FRAME_COLUMNAR, frame, sizeof(frame), &flen);
 		memcpy(&h, frame, sizeof(h));
 		plain = ZSTD_compress2(cctx, run.data, BLCKSZ, src.data, BLCKSZ);
 		ok(st == PH_FRAME_OK && (h.flags & PH_FRAME_COLUMNAR) &&
@@ -329,7 +329,7 @@ main(void)
 		for (i = 0; i < 20; i++)
 		{
 			make_narrow_page(src.data, i);
-			if (ph_frame_encode(cctx, 11, src.data, PH_FRAME_ALL_FROZEN, frame, sizeof(frame), &flen) != PH_FRAME_OK ||
+			if (ph_frame_encode(cctx, 11, src.data, PH_FRAME_ALL_FROZEN | PH_FRAME_COLUMNAR, frame, sizeof(frame), &flen) != PH_FRAME_OK ||
 				ph_frame_decode(dctx, frame, flen, 11, dst.data, detail) != PH_FRAME_OK ||
 				memcmp(src.data, dst.data, BLCKSZ) != 0)
 				allok = false;
@@ -337,6 +337,12 @@ main(void)
 		}
 		ok(allok && total / 20 * 3 < BLCKSZ - 64,
 		   "narrow pages round trip, three frames fit a run page");
+		st = ph_frame_encode(cctx, 11, src.data, PH_FRAME_ALL_FROZEN, frame, sizeof(frame), &flen);
+		memcpy(&h, frame, sizeof(h));
+		ok(st == PH_FRAME_OK && !(h.flags & PH_FRAME_COLUMNAR) &&
+		   ph_frame_decode(dctx, frame, flen, 11, dst.data, detail) == PH_FRAME_OK &&
+		   memcmp(src.data, dst.data, BLCKSZ) == 0,
+		   "without PH_FRAME_COLUMNAR the frame is plain");
 	}
 
 	/* 18: irregular pages round trip through the columnar transform */
@@ -364,7 +370,7 @@ main(void)
 		ItemIdSetNormal(PageGetItemId((Page) src.data, 2),
 						ItemIdGetOffset(PageGetItemId((Page) src.data, 1)) + 8, 40);
 		ok(encode_columnar(cctx, 12, src.data, frame, sizeof(frame), x, &xlen) == 0 &&
-		   ph_frame_encode(cctx, 12, src.data, 0, frame, sizeof(frame), &flen) == PH_FRAME_OK &&
+		   ph_frame_encode(cctx, 12, src.data, PH_FRAME_COLUMNAR, frame, sizeof(frame), &flen) == PH_FRAME_OK &&
 		   ph_frame_decode(dctx, frame, flen, 12, dst.data, detail) == PH_FRAME_OK &&
 		   memcmp(src.data, dst.data, BLCKSZ) == 0,
 		   "a page with overlapping items is stored plain and round trips");
@@ -377,7 +383,7 @@ main(void)
 		   "columnar frame without its flag is reported");
 		make_heap_page(src.data, 5, 40);
 		ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
-		st = ph_frame_encode(cctx, 13, src.data, 0, frame, sizeof(frame), &flen);
+		st = ph_frame_encode(cctx, 13, src.data, PH_FRAME_COLUMNAR, frame, sizeof(frame), &flen);
 		{
 			PhFrameHeader h;
 

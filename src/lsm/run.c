@@ -596,7 +596,9 @@ ph_run_encode(BlockNumber vblock, Page hotpage, char *frame, Size *len)
 		elog(ERROR, "could not set zstd parameters: %s", ZSTD_getErrorName(n));
 
 	st = ph_frame_encode(run_cctx, vblock, (const char *) hotpage,
-						 PH_FRAME_ALL_FROZEN, frame, PH_RUN_MAX_FRAME, &n);
+						 PH_FRAME_ALL_FROZEN |
+						 (phantom_compression_columnar ? PH_FRAME_COLUMNAR : 0),
+						 frame, PH_RUN_MAX_FRAME, &n);
 	if (st == PH_FRAME_TOO_BIG)
 		return false;
 	if (st != PH_FRAME_OK)

@@ -453,7 +453,7 @@ ph_frame_encode(ZSTD_CCtx *cctx, BlockNumber vblock, const char *page,
 	 * The columnar candidate first; when it compresses the page to a third
 	 * or less, the plain frame could not win by much and is not tried.
 	 */
-	xlen = columnar_encode(page, x, bounds);
+	xlen = (flags & PH_FRAME_COLUMNAR) ? columnar_encode(page, x, bounds) : 0;
 	if (xlen > 0)
 		cn = compress_sections(cctx, x, bounds, 3, cout,
 							   Min(outcap, sizeof(cout)) - sizeof(PhFrameHeader));

@@ -75,7 +75,9 @@ typedef enum PhFrameStatus
 /*
  * ph_frame_encode compresses the hot page image page of vblock into out
  * (outcap bytes) with cctx, whose level and checksum flag the caller has
- * set, and stores the frame length in *outlen.
+ * set, and stores the frame length in *outlen.  With PH_FRAME_COLUMNAR in
+ * flags it also tries the columnar transform and keeps the smaller frame
+ * (the flag is set in the frame header only when the columnar one won).
  */
 extern PhFrameStatus ph_frame_encode(struct ZSTD_CCtx_s *cctx,
 									 BlockNumber vblock, const char *page,
