@@ -220,12 +220,14 @@ columnar_residual(char *page, const uint16 *off, const uint16 *len,
  * columnar_code picks the code of one column (bytes c[0..m)): delta when
  * the differences take fewer distinct values than the bytes themselves,
  * wide when what is stored still takes more than PH_COL_NARROW_MAX.
+ * seen_raw/seen_delta (256 entries each) remember the stamp of the column
+ * that last saw each value, so they are cleared once per group, not per
+ * column.
  */
 static uint8
-columnar_code(const uint8 *c, int m)
+columnar_code(const uint8 *c, int m, uint16 stamp, uint16 *seen_raw,
+			  uint16 *seen_delta)
 {
-	uint8		seen_raw[32] = {0};
-	uint8		seen_delta[32] = {0};
 	int			nraw = 0,
 				ndelta = 0;
 	uint8		prev = 0;
@@ -235,16 +237,10 @@ columnar_code(const uint8 *c, int m)
 	{
 		uint8		d = (uint8) (c[k] - prev);
 
-		if (!(seen_raw[c[k] / 8] & (1 << (c[k] % 8))))
-		{
-			seen_raw[c[k] / 8] |= 1 << (c[k] % 8);
-			nraw++;
-		}
-		if (!(seen_delta[d / 8] & (1 << (d % 8))))
-		{
-			seen_delta[d / 8] |= 1 << (d % 8);
-			ndelta++;
-		}
+		nraw += seen_raw[c[k]] != stamp;
+		seen_raw[c[k]] = stamp;
+		ndelta += seen_delta[d] != stamp;
+		seen_delta[d] = stamp;
 		prev = c[k];
 	}
 	n = ndelta < nraw ? ndelta : nraw;
@@ -262,8 +258,12 @@ columnar_put_group(const char *page, const PhColRows *rows, bool split,
 				   char *wide_x, size_t *wpos)
 {
 	uint8		col[PH_COL_MAX_ITEMS];
+	uint16		seen_raw[256];
+	uint16		seen_delta[256];
 	size_t		codes = *pos;
 
+	memset(seen_raw, 0, sizeof(seen_raw));
+	memset(seen_delta, 0, sizeof(seen_delta));
 	*pos += rows->width;
 	for (int j = 0; j < rows->width; j++)
 	{
@@ -276,7 +276,7 @@ columnar_put_group(const char *page, const PhColRows *rows, bool split,
 		for (int k = 0; k < rows->n; k++)
 			if (rows->len[k] > j)
 				col[m++] = (uint8) page[rows->off[k] + j];
-		code = columnar_code(col, m);
+		code = columnar_code(col, m, (uint16) (j + 1), seen_raw, seen_delta);
 		if (!split)
 			code &= ~PH_COL_WIDE;
 		x[codes + j] = (char) code;
