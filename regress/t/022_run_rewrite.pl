@@ -72,7 +72,10 @@ is($node->safe_psql('postgres', $idx), $want{$idx}, 'after the PANIC: index scan
 is($node->safe_psql('postgres', $verify), '0', 'after the PANIC: verify passes');
 $node->safe_psql('postgres', "SET phantom.compaction_run_rewrite_ratio = 0.9; SELECT phantom.compact('r');");
 my $rp1 = $node->safe_psql('postgres', $runpages);
-ok($rp1 <= $rp0 * 1.05, "the next compaction finished the rewrite ($rp1 run pages, $rp0 before the churn)");
+# within 15 %: ~23 run pages of ~8 columnar frames, so the partly filled last
+# pages of the rewrite and of the recompacted thawed vblocks weigh ~10 %
+# (without the rewrite the run pages grow by more than a third)
+ok($rp1 <= $rp0 * 1.15, "the next compaction finished the rewrite ($rp1 run pages, $rp0 before the churn)");
 is($node->safe_psql('postgres', $verify), '0', 'verify passes after the finished rewrite');
 is($node->safe_psql('postgres', $rows), $want{$rows}, 'same rows after the finished rewrite');
 

@@ -329,6 +329,7 @@ main(void)
 		for (i = 0; i < 20; i++)
 		{
 			make_narrow_page(src.data, i);
+			memset(dst.data, 0xaa, BLCKSZ);	/* every byte must be rewritten */
 			if (ph_frame_encode(cctx, 11, src.data, PH_FRAME_ALL_FROZEN | PH_FRAME_COLUMNAR, frame, sizeof(frame), &flen) != PH_FRAME_OK ||
 				ph_frame_decode(dctx, frame, flen, 11, dst.data, detail) != PH_FRAME_OK ||
 				memcmp(src.data, dst.data, BLCKSZ) != 0)
@@ -355,6 +356,7 @@ main(void)
 		{
 			make_irregular_page(src.data, i);
 			flen = encode_columnar(cctx, 12, src.data, frame, sizeof(frame), x, &xlen);
+			memset(dst.data, 0xaa, BLCKSZ);	/* every byte must be rewritten */
 			if (flen == 0 ||
 				ph_frame_decode(dctx, frame, flen, 12, dst.data, detail) != PH_FRAME_OK ||
 				memcmp(src.data, dst.data, BLCKSZ) != 0)

@@ -607,7 +607,6 @@ columnar_decode(const char *x, size_t xlen, const PhFrameHeader *hdr,
 	size_t		nres,
 				nnarrow;
 
-	memset(dest, 0, BLCKSZ);
 	if (xlen < SizeOfPageHeaderData)
 		goto short_image;
 	memcpy(dest, x, SizeOfPageHeaderData);
@@ -625,6 +624,8 @@ columnar_decode(const char *x, size_t xlen, const PhFrameHeader *hdr,
 		return PH_FRAME_BAD_IMAGE;
 	}
 	nlp = (ph->pd_lower - SizeOfPageHeaderData) / sizeof(ItemIdData);
+	/* every byte outside the hole is written below */
+	memset(dest + ph->pd_lower, 0, ph->pd_upper - ph->pd_lower);
 
 	/* line pointers */
 	rows.n = nlp;
