@@ -407,6 +407,53 @@ test_election_and_replication(void)
 	   "proposal on a follower fails with a leader hint");
 }
 
+/*
+ * Group commit: a batch of proposals is one ready on the leader (one
+ * persist) and one AppendEntries per follower (max_msg_entries = 2 here,
+ * so a batch of 2), and every entry is applied everywhere.
+ */
+static void
+test_propose_batch(void)
+{
+	PhRaftProposal props[3];
+	uint64_t	vals[3] = {101, 102, 103};
+	uint64_t	first = 0,
+				term = 0;
+	size_t		done = 0;
+	PhRaftReady rd;
+	size_t		k,
+				apps = 0;
+	int			rc;
+
+	setup(3, 0);
+	elect(1);
+	for (k = 0; k < 2; k++)
+	{
+		props[k].data = &vals[k];
+		props[k].len = 8;
+	}
+	rc = ph_raft_propose_batch(nodes[1], props, 2, &done, &first, &term);
+	ok(rc == PH_RAFT_OK && done == 2 && first == ph_raft_last_index(nodes[1]) - 1 &&
+	   term == ph_raft_term(nodes[1]),
+	   "a batch of proposals lands at consecutive indexes of the current term");
+	ph_raft_ready(nodes[1], &rd);
+	for (k = 0; k < rd.n_msgs; k++)
+		if (rd.msgs[k].type == PH_RAFT_MSG_APP && rd.msgs[k].n_entries == 2)
+			apps++;
+	ok(rd.n_entries == 2 && rd.n_msgs == 2 && apps == 2,
+	   "the batch is one ready and one AppendEntries per follower");
+	for (k = 0; k < rd.n_msgs; k++)
+		queue[qlen++] = ph_raft_msg_clone(&rd.msgs[k]);
+	ph_raft_advance(nodes[1]);
+	settle();
+	tick_all(1);
+	ok(applied_pids[2][first] == 101 && applied_pids[3][first + 1] == 102 &&
+	   applied_pids[1][first + 1] == 102, "the batch is applied on every node");
+	rc = ph_raft_propose_batch(nodes[2], props, 1, &done, NULL, NULL);
+	ok(rc == PH_RAFT_ERR_NOT_LEADER && done == 0,
+	   "a batch on a follower fails with nothing appended");
+}
+
 static void
 test_prevote_and_check_quorum(void)
 {
@@ -935,6 +982,7 @@ main(void)
 	test_codec();
 	test_single_node();
 	test_election_and_replication();
+	test_propose_batch();
 	test_prevote_and_check_quorum();
 	test_leader_suspect();
 	test_fast_backtracking();

@@ -1061,21 +1061,10 @@ random_up_node(void)
 	return n ? cand[rn(n)] : -1;
 }
 
+/* record_prop remembers an accepted proposal for the end-of-run checks. */
 static void
-ev_propose(void)
+record_prop(int s, uint64_t pid, uint64_t idx, uint64_t term)
 {
-	int			s = chance(800) ? find_leader() : random_up_node();
-	uint64_t	pid;
-	uint64_t	idx;
-	uint64_t	term;
-	int			rc;
-
-	if (s < 0)
-		return;
-	pid = n_props + 1;
-	rc = ph_raft_propose(nodes[s].r, &pid, 8, &idx, &term);
-	if (rc != PH_RAFT_OK)
-		return;
 	if (n_props == cap_props)
 	{
 		cap_props = cap_props ? cap_props * 2 : 64;
@@ -1090,6 +1079,44 @@ ev_propose(void)
 	trace("propose p%llu on n%d -> index %llu term %llu",
 		  (unsigned long long) pid, s + 1, (unsigned long long) idx,
 		  (unsigned long long) term);
+}
+
+/* A client proposal, sometimes a batch of 2-4 (group commit). */
+static void
+ev_propose(void)
+{
+	int			s = chance(800) ? find_leader() : random_up_node();
+	uint64_t	pid;
+	uint64_t	idx;
+	uint64_t	term;
+	int			rc;
+
+	if (s < 0)
+		return;
+	if (chance(250))
+	{
+		PhRaftProposal batch[4];
+		uint64_t	pids[4];
+		size_t		n = 2 + rn(3),
+					done = 0,
+					k;
+
+		for (k = 0; k < n; k++)
+		{
+			pids[k] = n_props + 1 + k;
+			batch[k].data = &pids[k];
+			batch[k].len = 8;
+		}
+		(void) ph_raft_propose_batch(nodes[s].r, batch, n, &done, &idx, &term);
+		for (k = 0; k < done; k++)
+			record_prop(s, pids[k], idx + k, term);
+		return;
+	}
+	pid = n_props + 1;
+	rc = ph_raft_propose(nodes[s].r, &pid, 8, &idx, &term);
+	if (rc != PH_RAFT_OK)
+		return;
+	record_prop(s, pid, idx, term);
 }
 
 static void

@@ -1250,6 +1250,48 @@ ph_raft_propose(PhRaft *r, const void *data, uint32_t len, uint64_t *index,
 }
 
 /*
+ * Leader: append a batch of normal entries, then replicate them with one
+ * round of AppendEntries (group commit).
+ */
+int
+ph_raft_propose_batch(PhRaft *r, const PhRaftProposal *props, size_t n,
+					  size_t *n_done, uint64_t *first_index, uint64_t *term)
+{
+	int			rc = PH_RAFT_OK;
+	size_t		k;
+
+	*n_done = 0;
+	if (r->in_ready)
+		return PH_RAFT_ERR_IN_READY;
+	if (r->role != PH_RAFT_LEADER)
+		return PH_RAFT_ERR_NOT_LEADER;
+	if (r->lead_transferee != PH_RAFT_NONE)
+		return PH_RAFT_ERR_TRANSFERRING;
+	if (first_index)
+		*first_index = ph_raft_mem_last_index(&r->log) + 1;
+	if (term)
+		*term = r->term;
+	for (k = 0; k < n; k++)
+	{
+		if (r->o.max_uncommitted > 0 &&
+			ph_raft_mem_last_index(&r->log) - r->commit >= r->o.max_uncommitted)
+		{
+			rc = PH_RAFT_ERR_BUSY;
+			break;
+		}
+		if (!append_entry(r, PH_RAFT_ENTRY_NORMAL, props[k].data, props[k].len))
+		{
+			rc = PH_RAFT_ERR_NOMEM;
+			break;
+		}
+		(*n_done)++;
+	}
+	if (*n_done > 0)
+		bcast_append(r);
+	return rc;
+}
+
+/*
  * Leader: append a single-server config change, which takes effect at
  * once (on every node, when appended).  Refused while another change is
  * uncommitted or before an entry of our term is committed, so any two

@@ -297,6 +297,24 @@ extern int	ph_raft_step(PhRaft *r, const PhRaftMsg *m);
 extern int	ph_raft_propose(PhRaft *r, const void *data, uint32_t len,
 							uint64_t *index, uint64_t *term);
 
+/* One payload of ph_raft_propose_batch. */
+typedef struct PhRaftProposal
+{
+	const void *data;
+	uint32_t	len;
+} PhRaftProposal;
+
+/*
+ * Append n normal entries at consecutive indexes (group commit): they go
+ * out in one ready (one fsync) and one AppendEntries per follower (as many
+ * as max_msg_entries allows).  *n_done entries were appended, at
+ * *first_index + k, term *term; the return code says why the rest (if
+ * any) was not (same errors as ph_raft_propose).
+ */
+extern int	ph_raft_propose_batch(PhRaft *r, const PhRaftProposal *props,
+								  size_t n, size_t *n_done,
+								  uint64_t *first_index, uint64_t *term);
+
 /*
  * Propose a single-server membership change.  The leader refuses while
  * another change is uncommitted, before it has committed an entry of its
