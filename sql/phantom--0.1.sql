@@ -90,12 +90,13 @@ COMMENT ON FUNCTION phantom.leader_transfer(text) IS
 
 CREATE FUNCTION phantom.raft_status(OUT term bigint, OUT role text,
 	OUT leader text, OUT commit_index bigint, OUT applied_index bigint,
-	OUT last_index bigint)
+	OUT last_index bigint, OUT log_syncs bigint, OUT log_entries bigint,
+	OUT proposals bigint, OUT proposal_batches bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'phantom_raft_status'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION phantom.raft_status() IS
-'raft state of this node: term, role, leader name, commit/applied/last log index';
+'raft state of this node: term, role, leader name, commit/applied/last log index, group commit counters';
 
 CREATE FUNCTION phantom.raft_nodes(OUT name text, OUT conninfo text,
 	OUT raft_address text, OUT role text, OUT is_leader boolean,

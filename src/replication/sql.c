@@ -6,17 +6,18 @@
  *	  behind the view phantom.nodes.
  *
  *	  Backends never touch the Raft core: they read the status the raft
- *	  worker publishes in shared memory and hand it one operation at a time
- *	  through the request slot (PhReplShared.req), then wait on condition
- *	  variables until the worker answered and, where the operation is a
- *	  log entry, until it is applied.  Multi-step operations (node_add:
+ *	  worker publishes in shared memory and hand it operations through
+ *	  their own request slot (ph_repl_slots[pgprocno]), then wait on the
+ *	  slot's condition variable until the worker answered; a proposal's
+ *	  answer comes once its entry is committed (or lost), with no second
+ *	  request.  Multi-step operations (node_add:
  *	  address book entry, add learner, wait until caught up, promote) are
  *	  driven from here, so the worker stays non-blocking.
  *
  *	  Locking: ph_repl_shared->lock in shared mode to copy the status,
- *	  exclusive to claim / release the request slot; never held while
- *	  sleeping.  A backend interrupted while its request is pending marks it
- *	  abandoned (the worker frees it).
+ *	  queue_lock exclusive to fill / empty the request slot; never held
+ *	  while sleeping.  A backend interrupted while its request is pending
+ *	  marks it abandoned (the worker frees it).
  *
  * src/replication/sql.c
  *
@@ -182,108 +183,264 @@ require_member(const PhReplShared *st, const char *name)
 	return m;
 }
 
+/* my_slot: this process's request slot (slot = pgprocno). */
+static PhReplSlot *
+my_slot(void)
+{
+	if (ph_repl_slots == NULL || MyProc == NULL ||
+		MyProc->pgprocno < 0 || MyProc->pgprocno >= ph_repl_n_slots)
+		ereport(ERROR,
+				(errcode(ERRCODE_PHANTOM_NO_WORKER),
+				 errmsg("this process cannot send requests to the phantom raft worker")));
+	return &ph_repl_slots[MyProc->pgprocno];
+}
+
+/* wake_worker sets the raft worker's latch (it drains the queue). */
+static void
+wake_worker(void)
+{
+	Latch	   *wl;
+
+	LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
+	wl = ph_repl_shared->worker_latch;
+	LWLockRelease(ph_repl_shared->lock);
+	if (wl)
+		SetLatch(wl);
+}
+
+static bool
+worker_running(void)
+{
+	bool		r;
+
+	LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
+	r = ph_repl_shared->worker_pid != 0;
+	LWLockRelease(ph_repl_shared->lock);
+	return r;
+}
+
 /*
- * submit hands one operation to the worker and waits for its answer
- * (not for the entry to be committed).  Returns the worker's rc; *index
- * and *term tell where a proposed entry landed.
+ * enqueue puts *in (and an inline payload) into this process's slot and
+ * wakes the worker; returns the request's sequence number.  A slot still
+ * in use (left by a process that died with a request pending, with our
+ * pgprocno) is given up first and waited for (the worker frees it).
  */
-static int
-submit(PhReplRequest *in, uint64 *index, uint64 *term, char *errmsg_out)
+static uint64
+enqueue(PhReplSlot *slot, PhReplRequest *in, const void *payload,
+		uint32 payload_len)
 {
 	PhReplShared *sh = ph_repl_shared;
-	uint64		myseq = 0;
 	TimestampTz start = GetCurrentTimestamp();
-	int			rc = PH_RAFT_ERR_INVALID;
+	uint64		myseq = 0;
 
-	/* claim the slot */
-	ConditionVariablePrepareToSleep(&sh->req_cv);
+	if (!worker_running())
+		ereport(ERROR,
+				(errcode(ERRCODE_PHANTOM_NO_WORKER),
+				 errmsg("the phantom raft worker is not running")));
+	ConditionVariablePrepareToSleep(&slot->cv);
 	for (;;)
 	{
-		Latch	   *wl = NULL;
+		bool		claimed = false,
+					retry = false;
 
-		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-		if (sh->worker_pid == 0)
+		LWLockAcquire(sh->queue_lock, LW_EXCLUSIVE);
+		switch (slot->req.state)
 		{
-			LWLockRelease(sh->lock);
-			ConditionVariableCancelSleep();
-			ereport(ERROR,
-					(errcode(ERRCODE_PHANTOM_NO_WORKER),
-					 errmsg("the phantom raft worker is not running")));
+			case PH_REPL_REQ_FREE:
+				myseq = slot->req.seq + 1;
+				slot->req = *in;
+				slot->req.seq = myseq;
+				slot->req.state = PH_REPL_REQ_PENDING;
+				if (payload_len > 0)
+					memcpy(slot->payload, payload, payload_len);
+				sh->n_pending++;
+				claimed = true;
+				break;
+			case PH_REPL_REQ_DONE:
+				slot->req.state = PH_REPL_REQ_FREE;
+				retry = true;
+				break;
+			case PH_REPL_REQ_ABANDONED:
+				break;
+			default:
+				slot->req.state = PH_REPL_REQ_ABANDONED;
+				sh->n_pending++;
+				break;
 		}
-		if (sh->req.state == PH_REPL_REQ_DONE &&
-			TimestampDifferenceExceeds(sh->req.done_at, GetCurrentTimestamp(), 5000))
-			sh->req.state = PH_REPL_REQ_FREE;	/* its requester is gone */
-		if (sh->req.state == PH_REPL_REQ_FREE)
-		{
-			in->state = PH_REPL_REQ_PENDING;
-			in->seq = sh->req.seq + 1;
-			myseq = in->seq;
-			sh->req = *in;
-			wl = sh->worker_latch;
-		}
-		LWLockRelease(sh->lock);
-		if (wl)
-		{
-			SetLatch(wl);
+		LWLockRelease(sh->queue_lock);
+		if (claimed)
 			break;
-		}
+		if (retry)
+			continue;
+		wake_worker();
 		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), SHORT_WAIT_MS))
 		{
 			ConditionVariableCancelSleep();
 			ereport(ERROR,
-					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("timed out waiting for another phantom cluster operation to finish")));
+					(errcode(ERRCODE_PHANTOM_NO_WORKER),
+					 errmsg("the phantom raft worker did not release this backend's request slot")));
 		}
-		(void) ConditionVariableTimedSleep(&sh->req_cv, 100, PG_WAIT_EXTENSION);
+		(void) ConditionVariableTimedSleep(&slot->cv, 100, PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
 	}
+	ConditionVariableCancelSleep();
+	wake_worker();
+	return myseq;
+}
 
-	/* wait for the answer */
+/*
+ * give_up: the requester stops waiting (error, cancel, timeout).  A
+ * request the worker still has is marked abandoned (the worker frees the
+ * slot), an answer is dropped.  Returns the index of the entry if the
+ * request is a proposal already in the log (its outcome is unknown).
+ */
+static uint64
+give_up(PhReplSlot *slot, uint64 myseq)
+{
+	PhReplShared *sh = ph_repl_shared;
+	uint64		index = 0;
+	bool		wake = false;
+
+	LWLockAcquire(sh->queue_lock, LW_EXCLUSIVE);
+	if (slot->req.seq == myseq)
+	{
+		switch (slot->req.state)
+		{
+			case PH_REPL_REQ_PROPOSED:
+				index = slot->req.index;
+				/* fall through */
+			case PH_REPL_REQ_PENDING:
+			case PH_REPL_REQ_TAKEN:
+				slot->req.state = PH_REPL_REQ_ABANDONED;
+				sh->n_pending++;
+				wake = true;
+				break;
+			case PH_REPL_REQ_DONE:
+				if (slot->req.op == PH_REPL_OP_PROPOSE && slot->req.rc == PH_RAFT_OK)
+					index = slot->req.index;
+				slot->req.state = PH_REPL_REQ_FREE;
+				break;
+			default:
+				break;
+		}
+	}
+	LWLockRelease(sh->queue_lock);
+	if (wake)
+		wake_worker();
+	return index;
+}
+
+/*
+ * await_answer waits until the worker answered request myseq (DONE) and copies
+ * the answer to *out, freeing the slot.  For a proposal it first waits
+ * (at most 2 * SHORT_WAIT_MS) until the entry is in the log (PROPOSED;
+ * then ph_repl_inflight_index is set), then at most commit_timeout_ms
+ * until it is decided; returns false if that timed out (the slot is
+ * given up).  Errors and cancels give the slot up too.
+ */
+static bool
+await_answer(PhReplSlot *slot, uint64 myseq, int commit_timeout_ms, PhReplRequest *out)
+{
+	PhReplShared *sh = ph_repl_shared;
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz proposed_at = 0;
+	bool		done = false;
+	bool		timed_out = false;
+
 	PG_TRY();
 	{
+		ConditionVariablePrepareToSleep(&slot->cv);
 		for (;;)
 		{
-			bool		done = false;
+			PhReplReqState state;
+			long		sleep_ms = 100;
 
-			LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-			if (sh->req.seq == myseq && sh->req.state == PH_REPL_REQ_DONE)
+			LWLockAcquire(sh->queue_lock, LW_EXCLUSIVE);
+			state = slot->req.seq == myseq ? slot->req.state : PH_REPL_REQ_FREE;
+			if (state == PH_REPL_REQ_DONE)
 			{
-				rc = sh->req.rc;
-				*index = sh->req.index;
-				*term = sh->req.term;
-				strlcpy(errmsg_out, sh->req.errmsg, 256);
-				sh->req.state = PH_REPL_REQ_FREE;
+				*out = slot->req;
+				slot->req.state = PH_REPL_REQ_FREE;
 				done = true;
 			}
-			LWLockRelease(sh->lock);
+			else if (state == PH_REPL_REQ_PROPOSED && proposed_at == 0)
+			{
+				ph_repl_inflight_index = slot->req.index;
+				proposed_at = GetCurrentTimestamp();
+			}
+			LWLockRelease(sh->queue_lock);
 			if (done)
 				break;
-			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 2 * SHORT_WAIT_MS))
+			if (state == PH_REPL_REQ_FREE)
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("lost the phantom raft request")));
+			if (proposed_at != 0)
+			{
+				long		waited = (long) ((GetCurrentTimestamp() - proposed_at) / 1000);
+
+				if (waited >= commit_timeout_ms)
+				{
+					timed_out = true;
+					break;
+				}
+				sleep_ms = Min(sleep_ms, commit_timeout_ms - waited);
+			}
+			else if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 2 * SHORT_WAIT_MS))
 				ereport(ERROR,
 						(errcode(ERRCODE_PHANTOM_NO_WORKER),
 						 errmsg("the phantom raft worker did not answer")));
-			(void) ConditionVariableTimedSleep(&sh->req_cv, 100, PG_WAIT_EXTENSION);
+			if (!worker_running())
+				ereport(ERROR,
+						(errcode(ERRCODE_PHANTOM_NO_WORKER),
+						 errmsg("the phantom raft worker exited")));
+			(void) ConditionVariableTimedSleep(&slot->cv, sleep_ms, PG_WAIT_EXTENSION);
 			CHECK_FOR_INTERRUPTS();
 		}
 	}
 	PG_CATCH();
 	{
-		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-		if (sh->req.seq == myseq)
-		{
-			if (sh->req.state == PH_REPL_REQ_PENDING)
-				sh->req.state = PH_REPL_REQ_ABANDONED;
-			else if (sh->req.state == PH_REPL_REQ_DONE)
-				sh->req.state = PH_REPL_REQ_FREE;
-		}
-		LWLockRelease(sh->lock);
+		uint64		idx = give_up(slot, myseq);
+
+		if (idx != 0)
+			ph_repl_inflight_index = idx;
 		ConditionVariableCancelSleep();
-		ConditionVariableBroadcast(&sh->req_cv);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	ConditionVariableCancelSleep();
-	ConditionVariableBroadcast(&sh->req_cv);
-	return rc;
+	if (timed_out)
+	{
+		uint64		idx = give_up(slot, myseq);
+
+		if (idx != 0)
+			ph_repl_inflight_index = idx;
+		return false;
+	}
+	if (out->op == PH_REPL_OP_PROPOSE && out->rc == PH_RAFT_OK)
+		ph_repl_inflight_index = out->index;
+	return true;
+}
+
+/*
+ * submit hands one operation (not PROPOSE) to the worker and waits for
+ * its answer (not for the entry to be committed).  Returns the worker's
+ * rc; *index and *term tell where a proposed entry landed.
+ */
+static int
+submit(PhReplRequest *in, uint64 *index, uint64 *term, char *errmsg_out)
+{
+	PhReplSlot *slot = my_slot();
+	PhReplRequest out;
+	uint64		myseq;
+
+	Assert(in->op != PH_REPL_OP_PROPOSE);
+	myseq = enqueue(slot, in, NULL, 0);
+	(void) await_answer(slot, myseq, 0, &out);
+	*index = out.index;
+	*term = out.term;
+	strlcpy(errmsg_out, out.errmsg, 256);
+	return out.rc;
 }
 
 /*
@@ -649,12 +806,6 @@ phantom_leader_transfer(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static bool
-pred_committed(const PhReplShared *st, uint64 index)
-{
-	return st->commit_index >= index || st->worker_pid == 0;
-}
-
 /*
  * ph_repl_propose_wait: see replication.h.  The payload travels to the
  * worker in a DSM segment (any size the core accepts); the worker copies
@@ -674,60 +825,66 @@ ph_repl_propose_wait_term(uint8 payload_type, const void *data, uint32 len,
 						  int timeout_ms, uint64 *term_out)
 {
 	PhReplShared *st = check_running();
-	dsm_segment *seg;
+	PhReplSlot *slot = my_slot();
+	dsm_segment *seg = NULL;
 	PhReplRequest req;
-	char		detail[256];
-	uint64		index = 0,
-				term = 0,
-				t2,
-				dummy;
-	int			rc;
+	PhReplRequest out;
+	uint64		myseq;
+	char	   *buf;
 
 	require_leader(st);
-	seg = dsm_create((Size) len + 1, 0);
-	((uint8 *) dsm_segment_address(seg))[0] = payload_type;
-	if (len > 0)
-		memcpy((uint8 *) dsm_segment_address(seg) + 1, data, len);
+	pfree(st);
 	memset(&req, 0, sizeof(req));
 	req.op = PH_REPL_OP_PROPOSE;
-	req.payload_dsm = (uint32) dsm_segment_handle(seg);
 	req.payload_len = len + 1;
-	detail[0] = '\0';
-	rc = submit(&req, &index, &term, detail);
-	dsm_detach(seg);
-	if (rc == PH_RAFT_ERR_NOT_LEADER)
-		not_leader_error(status_copy());
-	if (rc != PH_RAFT_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("could not propose the raft entry: %s",
-						detail[0] ? detail : ph_raft_strerror(rc)),
-				 errhint("Retry in a moment; phantom.raft_status() shows the state of this node.")));
+	if (req.payload_len <= PH_REPL_INLINE_PAYLOAD)
+	{
+		req.payload_inline = true;
+		buf = palloc(req.payload_len);
+	}
+	else
+	{
+		seg = dsm_create((Size) req.payload_len, 0);
+		req.payload_dsm = (uint32) dsm_segment_handle(seg);
+		buf = dsm_segment_address(seg);
+	}
+	buf[0] = (char) payload_type;
+	if (len > 0)
+		memcpy(buf + 1, data, len);
+	myseq = enqueue(slot, &req, seg ? NULL : buf, seg ? 0 : req.payload_len);
+	if (!seg)
+		pfree(buf);
 
-	/* from here on the outcome is unknown until the check below */
-	ph_repl_inflight_index = index;
-	if (!wait_status(pred_committed, index, timeout_ms) ||
-		status_copy()->worker_pid == 0)
+	/* once proposed, the outcome is unknown until the worker decides it */
+	if (!await_answer(slot, myseq, timeout_ms, &out))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
 				 errmsg("raft entry " UINT64_FORMAT " was not committed within %d ms",
-						index, timeout_ms),
+						ph_repl_inflight_index, timeout_ms),
 				 errdetail("It may still be committed later, or be lost.")));
-	memset(&req, 0, sizeof(req));
-	req.op = PH_REPL_OP_TERM_AT;
-	req.node = index;
-	rc = submit(&req, &dummy, &t2, detail);
-	if (rc != PH_RAFT_OK || t2 == 0)
+	if (seg)
+		dsm_detach(seg);
+	if (out.rc == PH_RAFT_ERR_NOT_LEADER)
+		not_leader_error(status_copy());
+	if (out.rc != PH_RAFT_OK)
 		ereport(ERROR,
-				(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
-				 errmsg("could not verify raft entry " UINT64_FORMAT, index)));
-	if (t2 != term)
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not propose the raft entry: %s",
+						out.errmsg[0] ? out.errmsg : ph_raft_strerror(out.rc)),
+				 errhint("Retry in a moment; phantom.raft_status() shows the state of this node.")));
+	if (out.outcome == PH_REPL_OUTCOME_LOST)
 		ereport(ERROR,
 				(errcode(ERRCODE_PHANTOM_NOT_LEADER),
-				 errmsg("raft entry " UINT64_FORMAT " was lost: another leader replaced it", index),
+				 errmsg("raft entry " UINT64_FORMAT " was lost: another leader replaced it", out.index),
 				 errhint("Nothing was committed; retry on the current leader.")));
-	*term_out = term;
-	return index;
+	if (out.outcome != PH_REPL_OUTCOME_COMMITTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+				 errmsg("could not verify raft entry " UINT64_FORMAT, out.index),
+				 errdetail("%s", out.errmsg[0] ? out.errmsg :
+						   "It may still be committed later, or be lost.")));
+	*term_out = out.term;
+	return out.index;
 }
 
 /*
@@ -758,13 +915,16 @@ role_text(int role)
 	return ph_raft_role_name((PhRaftRole) role);
 }
 
-/* phantom.raft_status() → term, role, leader, commit/applied/last index. */
+/*
+ * phantom.raft_status() → term, role, leader, commit/applied/last index,
+ * and the raft worker's group commit counters since it started.
+ */
 Datum
 phantom_raft_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {0};
+	Datum		values[10];
+	bool		nulls[10] = {0};
 	PhReplShared *st;
 	const PhReplMember *l;
 
@@ -784,6 +944,10 @@ phantom_raft_status(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum((int64) st->commit_index);
 	values[4] = Int64GetDatum((int64) st->applied_index);
 	values[5] = Int64GetDatum((int64) st->last_index);
+	values[6] = Int64GetDatum((int64) st->counters.log_syncs);
+	values[7] = Int64GetDatum((int64) st->counters.log_entries);
+	values[8] = Int64GetDatum((int64) st->counters.proposals);
+	values[9] = Int64GetDatum((int64) st->counters.proposal_batches);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -10,8 +10,10 @@
  *	  One worker per server, registered at _PG_init only when
  *	  phantom.node_name and phantom.raft_listen are set; it connects to no
  *	  database.  Its loop: tick the core every phantom.raft_heartbeat_interval,
- *	  take one request from the shared slot, then handle every ready of the
- *	  core in the order raft.h prescribes -- persist (entries, fsync, hard
+ *	  drain the request queue (every backend's pending request; all
+ *	  proposals go into the core as one batch, so concurrent commits share
+ *	  one fsync and one AppendEntries: group commit), then handle every
+ *	  ready of the core in the order raft.h prescribes -- persist (entries, fsync, hard
  *	  state) BEFORE sending the ready's messages, then apply the committed
  *	  entries, then advance -- and sleep in the transport's WaitEventSet.
  *
@@ -58,6 +60,8 @@
 #include "phantom/replication/replication.h"
 
 PhReplShared *ph_repl_shared = NULL;
+PhReplSlot *ph_repl_slots = NULL;
+int			ph_repl_n_slots = 0;
 
 /* Worker-local state. */
 static PhRaft *core = NULL;
@@ -75,6 +79,12 @@ static uint64 published_leader_term = 0;
 static uint64 last_txn_index = 0;	/* highest TXN entry applied (or in the
 									 * snapshot): does a snapshot skip table
 									 * changes? */
+
+static int	n_tracked = 0;		/* request slots PROPOSED (as of the last
+								 * scan): their entries await commit */
+static PhReplCounters counters; /* group commit counters (published) */
+
+static void finish_proposals(bool decide);
 
 /* The address book (replicated state, rebuilt from the log). */
 static PhReplMember book[PH_REPL_MAX_MEMBERS];
@@ -197,29 +207,53 @@ phantom_replication_init(void)
 	ph_repl_capture_init();
 }
 
+/*
+ * One request slot per PGPROC of a backend or background worker (their
+ * pgprocno is below MaxBackends), on raft nodes only.
+ */
+static int
+n_request_slots(void)
+{
+	return ph_repl_configured() ? MaxBackends : 0;
+}
+
 void
 phantom_replication_shmem_request(void)
 {
-	RequestAddinShmemSpace(MAXALIGN(sizeof(PhReplShared)));
-	RequestNamedLWLockTranche("phantom replication", 1);
+	RequestAddinShmemSpace(MAXALIGN(sizeof(PhReplShared)) +
+						   MAXALIGN(mul_size(sizeof(PhReplSlot), n_request_slots())));
+	RequestNamedLWLockTranche("phantom replication", 2);
 }
 
 void
 phantom_replication_shmem_startup(void)
 {
-	bool		found;
+	bool		found,
+				found_slots;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ph_repl_n_slots = n_request_slots();
 	ph_repl_shared = ShmemInitStruct("phantom replication",
 									 sizeof(PhReplShared), &found);
-	if (!found)
+	ph_repl_slots = ShmemInitStruct("phantom replication requests",
+									Max(mul_size(sizeof(PhReplSlot), ph_repl_n_slots), 1),
+									&found_slots);
+	if (!found || !found_slots)
 	{
+		LWLockPadded *locks = GetNamedLWLockTranche("phantom replication");
+		int			i;
+
 		memset(ph_repl_shared, 0, sizeof(PhReplShared));
-		ph_repl_shared->lock = &(GetNamedLWLockTranche("phantom replication"))->lock;
+		ph_repl_shared->lock = &locks[0].lock;
+		ph_repl_shared->queue_lock = &locks[1].lock;
 		ConditionVariableInit(&ph_repl_shared->status_cv);
-		ConditionVariableInit(&ph_repl_shared->req_cv);
 		ph_repl_shared->boot_id = (uint64) GetCurrentTimestamp() ^
 			((uint64) PostmasterPid << 40);
+		for (i = 0; i < ph_repl_n_slots; i++)
+		{
+			memset(&ph_repl_slots[i].req, 0, sizeof(PhReplRequest));
+			ConditionVariableInit(&ph_repl_slots[i].cv);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -450,6 +484,7 @@ core_fail(const char *what, const PhRaftLogError *err)
 	if (core)
 		ph_raft_free(core);
 	core = NULL;
+	finish_proposals(false);	/* their outcome is unknown now */
 	/* retry after 1 s, backing off to 10 s while the failures go on */
 	delay_ms = Min(10000, 1000 << Min(core_fail_streak, 4));
 	core_fail_streak++;
@@ -514,6 +549,9 @@ fill_options(PhRaftOptions *o)
 		seed = (uint64) MyProcPid * 7919 + (uint64) GetCurrentTimestamp();
 	o->seed = seed;
 	o->max_uncommitted = 4096;
+	/* pipelining: many appends in flight, a whole group commit per message */
+	o->max_inflight = 64;
+	o->max_msg_entries = 256;
 	core_election_timeout = phantom_raft_election_timeout;
 }
 
@@ -746,6 +784,8 @@ persist_ready(const PhRaftReady *rd)
 			core_fail("could not sync the raft log", &err);
 			return false;
 		}
+		counters.log_syncs++;
+		counters.log_entries += rd->n_entries;
 	}
 	if (rd->hs_changed)
 	{
@@ -775,6 +815,8 @@ process_readies(void)
 {
 	int			guard = 0;
 
+	/* a step may have advanced the commit index: answer proposals first */
+	finish_proposals(true);
 	while (core && ph_raft_has_ready(core) && guard++ < 100)
 	{
 		PhRaftReady rd;
@@ -790,6 +832,7 @@ process_readies(void)
 			apply_entry(&rd.committed[i]);
 		ph_raft_advance(core);
 	}
+	finish_proposals(true);
 }
 
 /*
@@ -896,8 +939,12 @@ on_message(const PhRaftMsg *m)
 				(errmsg("phantom raft: message %s from " UINT64_FORMAT " refused: %s",
 						ph_raft_msg_type_name(m->type), m->from,
 						ph_raft_strerror(rc))));
-	/* persist and send at once: replies should not wait for the next tick */
-	process_readies();
+
+	/*
+	 * The ready is handled right after ph_tr_wait has stepped every message
+	 * that arrived (no tick in between), so a follower persists all the
+	 * appends that arrived together with one fsync.
+	 */
 }
 
 /*
@@ -1054,101 +1101,294 @@ read_committed(PhReplRequest *req)
 	dsm_detach(seg);
 }
 
-/* handle_request serves the request slot, if a request is pending. */
+/*
+ * serve_one serves one request other than PROPOSE (those are batched by
+ * handle_requests); fills in rc, index, term, errmsg.
+ */
 static void
-handle_request(void)
+serve_one(PhReplRequest *req)
 {
-	PhReplShared *sh = ph_repl_shared;
-	PhReplRequest req;
 	uint8		buf[1024];
 	size_t		len;
 
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	if (sh->req.state != PH_REPL_REQ_PENDING)
+	switch (req->op)
 	{
-		LWLockRelease(sh->lock);
-		return;
+		case PH_REPL_OP_BOOTSTRAP:
+			req->rc = bootstrap(req);
+			break;
+		case PH_REPL_OP_MEMBER_SET:
+			len = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_SET, req->node,
+										req->name, req->conninfo, req->addr,
+										buf, sizeof(buf));
+			req->rc = ph_raft_propose(core, buf, len, &req->index, &req->term);
+			break;
+		case PH_REPL_OP_MEMBER_DEL:
+			len = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_DEL, req->node,
+										"", "", "", buf, sizeof(buf));
+			req->rc = ph_raft_propose(core, buf, len, &req->index, &req->term);
+			break;
+		case PH_REPL_OP_CONF:
+			req->rc = ph_raft_conf(core, (PhRaftConfOp) req->conf_op, req->node,
+								   &req->index, &req->term);
+			break;
+		case PH_REPL_OP_TRANSFER:
+			req->rc = ph_raft_transfer_leader(core, req->node);
+			break;
+		case PH_REPL_OP_READ:
+			read_committed(req);
+			break;
+		default:
+			req->rc = PH_RAFT_ERR_INVALID;
+			break;
 	}
-	req = sh->req;
-	LWLockRelease(sh->lock);
+}
 
-	req.rc = PH_RAFT_OK;
-	req.errmsg[0] = '\0';
-	req.index = req.term = 0;
-	if (core == NULL)
+/*
+ * propose_all puts the payloads of the taken PROPOSE requests into the
+ * core with one ph_raft_propose_batch (group commit: one ready, one fsync,
+ * one AppendEntries per follower).  Inline payloads are read from the
+ * slots in place (a TAKEN slot's buffer does not change); larger ones
+ * from the requester's DSM segment.
+ */
+static void
+propose_all(PhReplRequest *reqs, int *slot_of, int n)
+{
+	PhRaftProposal *props = palloc(sizeof(PhRaftProposal) * n);
+	int		   *which = palloc(sizeof(int) * n);
+	dsm_segment **segs = palloc0(sizeof(dsm_segment *) * n);
+	int			np = 0;
+	int			i;
+	size_t		done = 0;
+	uint64		first = 0,
+				term = 0;
+	int			rc;
+
+	for (i = 0; i < n; i++)
 	{
-		req.rc = PH_RAFT_ERR_INVALID;
-		strlcpy(req.errmsg, "the raft log is not available (see the server log)",
-				sizeof(req.errmsg));
-	}
-	else
-	{
-		switch (req.op)
+		PhReplRequest *req = &reqs[i];
+
+		if (req->op != PH_REPL_OP_PROPOSE)
+			continue;
+		if (req->payload_inline)
 		{
-			case PH_REPL_OP_BOOTSTRAP:
-				req.rc = bootstrap(&req);
-				break;
-			case PH_REPL_OP_MEMBER_SET:
-				len = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_SET, req.node,
-											req.name, req.conninfo, req.addr,
-											buf, sizeof(buf));
-				req.rc = ph_raft_propose(core, buf, len, &req.index, &req.term);
-				break;
-			case PH_REPL_OP_MEMBER_DEL:
-				len = ph_repl_member_encode(PH_REPL_PAYLOAD_MEMBER_DEL, req.node,
-											"", "", "", buf, sizeof(buf));
-				req.rc = ph_raft_propose(core, buf, len, &req.index, &req.term);
-				break;
-			case PH_REPL_OP_CONF:
-				req.rc = ph_raft_conf(core, (PhRaftConfOp) req.conf_op, req.node,
-									  &req.index, &req.term);
-				break;
-			case PH_REPL_OP_TRANSFER:
-				req.rc = ph_raft_transfer_leader(core, req.node);
-				break;
-			case PH_REPL_OP_PROPOSE:
-				{
-					dsm_segment *seg = dsm_attach((dsm_handle) req.payload_dsm);
+			if (req->payload_len > PH_REPL_INLINE_PAYLOAD)
+			{
+				req->rc = PH_RAFT_ERR_INVALID;
+				continue;
+			}
+			props[np].data = ph_repl_slots[slot_of[i]].payload;
+		}
+		else
+		{
+			segs[i] = dsm_attach((dsm_handle) req->payload_dsm);
+			if (segs[i] == NULL || dsm_segment_map_length(segs[i]) < req->payload_len)
+			{
+				req->rc = PH_RAFT_ERR_INVALID;
+				strlcpy(req->errmsg, "could not attach to the payload", sizeof(req->errmsg));
+				continue;
+			}
+			props[np].data = dsm_segment_address(segs[i]);
+		}
+		props[np].len = req->payload_len;
+		which[np++] = i;
+	}
+	if (np > 0)
+	{
+		rc = ph_raft_propose_batch(core, props, np, &done, &first, &term);
+		for (i = 0; i < np; i++)
+		{
+			PhReplRequest *req = &reqs[which[i]];
 
-					if (seg == NULL || dsm_segment_map_length(seg) < req.payload_len)
-					{
-						req.rc = PH_RAFT_ERR_INVALID;
-						strlcpy(req.errmsg, "could not attach to the payload", sizeof(req.errmsg));
-						if (seg)
-							dsm_detach(seg);
-						break;
-					}
-					req.rc = ph_raft_propose(core, dsm_segment_address(seg),
-											 req.payload_len, &req.index, &req.term);
-					dsm_detach(seg);
-					break;
-				}
-			case PH_REPL_OP_TERM_AT:
-				req.term = ph_raft_term_at(core, req.node);
-				break;
-			case PH_REPL_OP_READ:
-				read_committed(&req);
-				break;
-			default:
-				req.rc = PH_RAFT_ERR_INVALID;
-				break;
+			if ((size_t) i < done)
+			{
+				req->rc = PH_RAFT_OK;
+				req->index = first + i;
+				req->term = term;
+			}
+			else
+				req->rc = rc;
+		}
+		if (done > 0)
+		{
+			counters.proposals += done;
+			counters.proposal_batches++;
 		}
 	}
+	for (i = 0; i < n; i++)
+		if (segs[i])
+			dsm_detach(segs[i]);
+	pfree(props);
+	pfree(which);
+	pfree(segs);
+}
 
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	if (sh->req.seq == req.seq && sh->req.state == PH_REPL_REQ_PENDING)
+/*
+ * handle_requests drains the request queue: takes every PENDING slot,
+ * serves them (all proposals in one batch), and answers.  A proposal
+ * that went into the log becomes PROPOSED and is decided by
+ * decide_proposals once its index is committed.  Slots whose requester
+ * gave up are freed; if such a requester gave up while its proposal was
+ * being made, the entry's outcome is unknown to it, which is recorded in
+ * unknown_max like an abort after proposing (capture.c).
+ */
+static void
+handle_requests(void)
+{
+	PhReplShared *sh = ph_repl_shared;
+	PhReplRequest *reqs;
+	int		   *slot_of;
+	int		   *wake;
+	int			n = 0,
+				n_wake = 0,
+				n_prop = 0,
+				i;
+	uint64		unknown = 0;
+
+	if (ph_repl_n_slots == 0)
+		return;
+	LWLockAcquire(sh->queue_lock, LW_EXCLUSIVE);
+	if (sh->n_pending == 0)
 	{
-		sh->req.rc = req.rc;
-		sh->req.index = req.index;
-		sh->req.term = req.term;
-		strlcpy(sh->req.errmsg, req.errmsg, sizeof(sh->req.errmsg));
-		sh->req.done_at = GetCurrentTimestamp();
-		sh->req.state = PH_REPL_REQ_DONE;
+		LWLockRelease(sh->queue_lock);
+		return;
 	}
-	else if (sh->req.state == PH_REPL_REQ_ABANDONED)
-		sh->req.state = PH_REPL_REQ_FREE;
-	LWLockRelease(sh->lock);
-	ConditionVariableBroadcast(&sh->req_cv);
+	sh->n_pending = 0;
+	reqs = palloc(sizeof(PhReplRequest) * ph_repl_n_slots);
+	slot_of = palloc(sizeof(int) * ph_repl_n_slots);
+	wake = palloc(sizeof(int) * ph_repl_n_slots);
+	for (i = 0; i < ph_repl_n_slots; i++)
+	{
+		PhReplRequest *r = &ph_repl_slots[i].req;
+
+		if (r->state == PH_REPL_REQ_PENDING)
+		{
+			r->state = PH_REPL_REQ_TAKEN;
+			reqs[n] = *r;
+			slot_of[n++] = i;
+		}
+		else if (r->state == PH_REPL_REQ_ABANDONED)
+		{
+			r->state = PH_REPL_REQ_FREE;
+			wake[n_wake++] = i;
+		}
+		else if (r->state == PH_REPL_REQ_PROPOSED)
+			n_prop++;
+	}
+	LWLockRelease(sh->queue_lock);
+	for (i = 0; i < n_wake; i++)
+		ConditionVariableBroadcast(&ph_repl_slots[wake[i]].cv);
+	n_wake = 0;
+
+	for (i = 0; i < n; i++)
+	{
+		PhReplRequest *req = &reqs[i];
+
+		req->rc = PH_RAFT_OK;
+		req->outcome = 0;
+		req->errmsg[0] = '\0';
+		req->index = req->term = 0;
+		if (core == NULL)
+		{
+			req->rc = PH_RAFT_ERR_INVALID;
+			strlcpy(req->errmsg, "the raft log is not available (see the server log)",
+					sizeof(req->errmsg));
+		}
+		else if (req->op != PH_REPL_OP_PROPOSE)
+			serve_one(req);
+	}
+	if (core != NULL)
+		propose_all(reqs, slot_of, n);
+
+	LWLockAcquire(sh->queue_lock, LW_EXCLUSIVE);
+	for (i = 0; i < n; i++)
+	{
+		PhReplRequest *req = &reqs[i];
+		PhReplRequest *r = &ph_repl_slots[slot_of[i]].req;
+		bool		proposed = req->op == PH_REPL_OP_PROPOSE && req->rc == PH_RAFT_OK;
+
+		if (r->seq != req->seq)
+			continue;			/* cannot happen: a TAKEN slot is ours */
+		if (r->state == PH_REPL_REQ_TAKEN)
+		{
+			r->rc = req->rc;
+			r->index = req->index;
+			r->term = req->term;
+			r->outcome = 0;
+			strlcpy(r->errmsg, req->errmsg, sizeof(r->errmsg));
+			r->done_at = GetCurrentTimestamp();
+			r->state = proposed ? PH_REPL_REQ_PROPOSED : PH_REPL_REQ_DONE;
+			if (proposed)
+				n_prop++;
+		}
+		else if (r->state == PH_REPL_REQ_ABANDONED)
+		{
+			r->state = PH_REPL_REQ_FREE;
+			if (proposed)
+				unknown = Max(unknown, req->index);
+		}
+		wake[n_wake++] = slot_of[i];
+	}
+	n_tracked = n_prop;
+	LWLockRelease(sh->queue_lock);
+	for (i = 0; i < n_wake; i++)
+		ConditionVariableBroadcast(&ph_repl_slots[wake[i]].cv);
+	if (unknown > 0)
+	{
+		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+		sh->unknown_max = Max(sh->unknown_max, unknown);
+		LWLockRelease(sh->lock);
+	}
+	pfree(reqs);
+	pfree(slot_of);
+	pfree(wake);
+}
+
+/*
+ * finish_proposals answers PROPOSED slots: with decide, those whose index
+ * is committed (COMMITTED if the committed entry there has the proposal's
+ * term, LOST if another entry is there, UNKNOWN if it was compacted into
+ * a snapshot); without (the core is gone or the worker exits), all of
+ * them as UNKNOWN.  The requesters wake at once: this is the one round
+ * trip of a commit (no second request to check the term).
+ */
+static void
+finish_proposals(bool decide)
+{
+	PhReplShared *sh = ph_repl_shared;
+	uint64		commit = (decide && core) ? ph_raft_commit_index(core) : 0;
+	int			left = 0,
+				i;
+
+	if (n_tracked == 0 || ph_repl_n_slots == 0)
+		return;
+	LWLockAcquire(sh->queue_lock, LW_EXCLUSIVE);
+	for (i = 0; i < ph_repl_n_slots; i++)
+	{
+		PhReplRequest *r = &ph_repl_slots[i].req;
+
+		if (r->state != PH_REPL_REQ_PROPOSED)
+			continue;
+		if (decide && r->index > commit)
+		{
+			left++;
+			continue;
+		}
+		if (!decide || core == NULL)
+			r->outcome = PH_REPL_OUTCOME_UNKNOWN;
+		else
+		{
+			uint64		t = ph_raft_term_at(core, r->index);
+
+			r->outcome = t == 0 ? PH_REPL_OUTCOME_UNKNOWN :
+				t == r->term ? PH_REPL_OUTCOME_COMMITTED : PH_REPL_OUTCOME_LOST;
+		}
+		r->done_at = GetCurrentTimestamp();
+		r->state = PH_REPL_REQ_DONE;
+		/* the requester sleeps on its slot's CV; wake it now */
+		ConditionVariableBroadcast(&ph_repl_slots[i].cv);
+	}
+	n_tracked = left;
+	LWLockRelease(sh->queue_lock);
 }
 
 /*
@@ -1249,6 +1489,7 @@ publish_status(void)
 		sh->role = PH_RAFT_FOLLOWER;
 		sh->leader_id = PH_RAFT_NONE;
 	}
+	sh->counters = counters;
 	sh->n_members = n_book;
 	for (i = 0; i < n_book; i++)
 	{
@@ -1317,24 +1558,39 @@ publish_status(void)
 static void
 worker_exit(int code, Datum arg)
 {
+	int			i;
+
 	if (ph_repl_shared == NULL)
 		return;
 	LWLockAcquire(ph_repl_shared->lock, LW_EXCLUSIVE);
 	ph_repl_shared->worker_pid = 0;
 	ph_repl_shared->worker_latch = NULL;
 	ph_repl_shared->log_ok = false;
-	if (ph_repl_shared->req.state == PH_REPL_REQ_PENDING)
-	{
-		ph_repl_shared->req.rc = PH_RAFT_ERR_INVALID;
-		strlcpy(ph_repl_shared->req.errmsg, "the raft worker exited",
-				sizeof(ph_repl_shared->req.errmsg));
-		ph_repl_shared->req.done_at = GetCurrentTimestamp();
-		ph_repl_shared->req.state = PH_REPL_REQ_DONE;
-	}
-	else if (ph_repl_shared->req.state == PH_REPL_REQ_ABANDONED)
-		ph_repl_shared->req.state = PH_REPL_REQ_FREE;
 	LWLockRelease(ph_repl_shared->lock);
-	ConditionVariableBroadcast(&ph_repl_shared->req_cv);
+
+	/* answer every request; proposals in the log have an unknown outcome */
+	n_tracked = 1;
+	finish_proposals(false);
+	LWLockAcquire(ph_repl_shared->queue_lock, LW_EXCLUSIVE);
+	for (i = 0; i < ph_repl_n_slots; i++)
+	{
+		PhReplRequest *r = &ph_repl_slots[i].req;
+
+		if (r->state == PH_REPL_REQ_PENDING || r->state == PH_REPL_REQ_TAKEN)
+		{
+			r->rc = PH_RAFT_ERR_INVALID;
+			strlcpy(r->errmsg, "the raft worker exited", sizeof(r->errmsg));
+			r->done_at = GetCurrentTimestamp();
+			r->state = PH_REPL_REQ_DONE;
+		}
+		else if (r->state == PH_REPL_REQ_ABANDONED)
+			r->state = PH_REPL_REQ_FREE;
+		else
+			continue;
+		ConditionVariableBroadcast(&ph_repl_slots[i].cv);
+	}
+	ph_repl_shared->n_pending = 0;
+	LWLockRelease(ph_repl_shared->queue_lock);
 	ConditionVariableBroadcast(&ph_repl_shared->status_cv);
 }
 
@@ -1416,7 +1672,7 @@ phantom_raft_worker_main(Datum arg)
 			if (next_tick <= now)
 				next_tick = TimestampTzPlusMilliseconds(now, tick_ms());
 		}
-		handle_request();
+		handle_requests();
 		self_register();
 		process_readies();
 		maybe_compact();

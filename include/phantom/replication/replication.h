@@ -18,7 +18,8 @@
  *
  *	  Locking: PhReplShared is protected by its LWLock (lock), except
  *	  worker_latch/worker_pid which the worker sets at start under the lock
- *	  too.  Backends never hold the lock while sleeping.
+ *	  too, and n_pending and the request slots (queue_lock).  Order: lock
+ *	  before queue_lock.  Backends never hold either while sleeping.
  *
  * include/phantom/replication/replication.h
  *
@@ -81,7 +82,6 @@ typedef enum PhReplOp
 	PH_REPL_OP_CONF,			/* args: conf_op, node */
 	PH_REPL_OP_TRANSFER,		/* arg: node */
 	PH_REPL_OP_PROPOSE,			/* args: payload_dsm, payload_len */
-	PH_REPL_OP_TERM_AT,			/* arg: node = log index; result: term */
 	PH_REPL_OP_READ				/* args: node = first index, payload_dsm,
 								 * payload_len = segment size; copies the
 								 * committed entries from there into the
@@ -94,11 +94,21 @@ typedef enum PhReplReqState
 {
 	PH_REPL_REQ_FREE = 0,
 	PH_REPL_REQ_PENDING,		/* waiting for the worker */
+	PH_REPL_REQ_TAKEN,			/* the worker is serving it */
+	PH_REPL_REQ_PROPOSED,		/* PROPOSE: in the log at (index, term);
+								 * the worker decides it once that index
+								 * is committed */
 	PH_REPL_REQ_DONE,			/* result ready for the requester */
 	PH_REPL_REQ_ABANDONED		/* requester gave up; worker frees it */
 } PhReplReqState;
 
-/* The request slot (one at a time; requesters queue on req_cv). */
+/* Outcome of a PROPOSE request once DONE with rc PH_RAFT_OK. */
+#define PH_REPL_OUTCOME_COMMITTED	1	/* committed with its term */
+#define PH_REPL_OUTCOME_LOST		2	/* another entry committed there */
+#define PH_REPL_OUTCOME_UNKNOWN		3	/* cannot tell (compacted into a
+										 * snapshot, worker exited) */
+
+/* One operation and its answer (what a requester fills in). */
 typedef struct PhReplRequest
 {
 	PhReplReqState state;
@@ -109,23 +119,52 @@ typedef struct PhReplRequest
 	char		name[PH_REPL_NAME_LEN];
 	char		conninfo[PH_REPL_CONNINFO_LEN];
 	char		addr[PH_REPL_ADDR_LEN];
-	uint32		payload_dsm;	/* dsm_handle of the payload (PROPOSE) */
+	uint32		payload_dsm;	/* dsm_handle of the payload (PROPOSE, if
+								 * not inline; READ) */
 	uint32		payload_len;
+	bool		payload_inline; /* PROPOSE: payload in the slot's buffer */
 	/* results */
 	int			rc;				/* PH_RAFT_OK or PH_RAFT_ERR_* */
+	int			outcome;		/* PROPOSE: PH_REPL_OUTCOME_* */
 	uint64		index;
 	uint64		term;
 	char		errmsg[256];	/* worker-side detail, or empty */
-	TimestampTz done_at;		/* when the worker answered; an answer nobody
-								 * collected for 5 s (requester died) is
-								 * dropped by the next requester */
+	TimestampTz done_at;		/* when the worker answered */
 } PhReplRequest;
+
+/* A proposal payload up to this size travels inside the request slot. */
+#define PH_REPL_INLINE_PAYLOAD	4096
+
+/*
+ * The request queue: one slot per PGPROC of a backend or background
+ * worker (slot = pgprocno), so a process never competes for a slot and
+ * the worker drains every pending slot per loop iteration.  Protected by
+ * PhReplShared.queue_lock; the payload buffer is written by the requester
+ * only while the slot is FREE and read by the worker only while TAKEN.
+ */
+typedef struct PhReplSlot
+{
+	PhReplRequest req;
+	ConditionVariable cv;		/* broadcast when req.state changes */
+	char		payload[PH_REPL_INLINE_PAYLOAD];
+} PhReplSlot;
+
+/* Group commit counters of the raft worker (since it started). */
+typedef struct PhReplCounters
+{
+	uint64		log_syncs;		/* fsyncs of the raft log's entries */
+	uint64		log_entries;	/* entries appended to the raft log */
+	uint64		proposals;		/* backend proposals put into the core */
+	uint64		proposal_batches;	/* loop iterations that proposed */
+} PhReplCounters;
 
 typedef struct PhReplShared
 {
 	LWLock	   *lock;
 	ConditionVariable status_cv;	/* broadcast when the status changes */
-	ConditionVariable req_cv;	/* broadcast when the request slot changes */
+	LWLock	   *queue_lock;		/* the request slots (ph_repl_slots) */
+	uint32		n_pending;		/* slots PENDING since the worker's last
+								 * drain (under queue_lock) */
 
 	/* worker */
 	pid_t		worker_pid;		/* 0 = not running */
@@ -165,11 +204,12 @@ typedef struct PhReplShared
 								 * (outcome unknown to it): later local
 								 * commits wait until the apply worker has
 								 * passed it */
-
-	PhReplRequest req;
+	PhReplCounters counters;	/* published with the status */
 } PhReplShared;
 
 extern PGDLLIMPORT PhReplShared *ph_repl_shared;
+extern PGDLLIMPORT PhReplSlot *ph_repl_slots;
+extern PGDLLIMPORT int ph_repl_n_slots;
 
 /* GUCs (src/guc.c) */
 extern char *phantom_node_name;
@@ -199,7 +239,10 @@ extern uint64 ph_repl_propose_wait_term(uint8 payload_type, const void *data,
 										uint32 len, int timeout_ms,
 										uint64 *term);
 
-/* sql.c: hand one request to the raft worker and wait for its answer. */
+/*
+ * sql.c: hand one request to the raft worker and wait for its answer
+ * (for PROPOSE: until the entry is decided or timeout_ms passed).
+ */
 extern int	ph_repl_submit(PhReplRequest *in, uint64 *index, uint64 *term,
 						   char *errmsg_out);
 
