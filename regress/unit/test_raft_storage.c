@@ -839,6 +839,60 @@ test_hard_state(void)
 	rm_dir(dir);
 }
 
+/*
+ * A change of the commit index alone is written without fsync, into the
+ * slot that does not hold the fsynced state, so losing it (or tearing it)
+ * falls back to the same term and vote.
+ */
+static void
+test_hard_state_commit_only(void)
+{
+	char		dir[256],
+				meta[300];
+	PhRaftLog  *log;
+	PhRaftLogError err;
+	PhRaftHardState hs;
+	int			i,
+				fired,
+				rc;
+
+	new_dir(dir, sizeof(dir));
+	snprintf(meta, sizeof(meta), "%s/meta", dir);
+	log = open_log(dir, 0);
+	hs.term = 7;
+	hs.vote = 3;
+	hs.commit = 10;
+	rc = ph_raft_log_save_hard_state(log, &hs, &err);
+	arm_fault(PH_RAFT_IO_FSYNC, 0, EIO, 0);
+	for (i = 1; i <= 3; i++)
+	{
+		hs.commit = 10 + i;
+		rc |= ph_raft_log_save_hard_state(log, &hs, &err);
+	}
+	fired = fault.fired;
+	disarm_fault();
+	ok(rc == 0 && fired == 0, "commit-only saves do not fsync");
+	ph_raft_log_close(log);
+	log = open_log(dir, 0);
+	ph_raft_log_hard_state(log, &hs);
+	ok(log && hs.term == 7 && hs.vote == 3 && hs.commit == 13,
+	   "reopen finds the last commit-only save");
+	ph_raft_log_close(log);
+	/* the term save went to slot 0, the commit-only ones to slot 1 */
+	flip_byte(meta, 512 + 20);
+	log = open_log(dir, 0);
+	ph_raft_log_hard_state(log, &hs);
+	ok(log && hs.term == 7 && hs.vote == 3 && hs.commit == 10,
+	   "a lost commit-only save falls back to the fsynced term and vote");
+	arm_fault(PH_RAFT_IO_FSYNC, 0, EIO, 0);
+	hs.term = 8;
+	rc = ph_raft_log_save_hard_state(log, &hs, &err);
+	disarm_fault();
+	ok(rc == PH_RAFT_LOG_EIO, "a term change is fsynced");
+	ph_raft_log_close(log);
+	rm_dir(dir);
+}
+
 static void
 test_torn_and_corrupt(void)
 {
@@ -1714,6 +1768,7 @@ main(int argc, char **argv)
 	test_rollover_truncate();
 	test_compaction();
 	test_hard_state();
+	test_hard_state_commit_only();
 	test_torn_and_corrupt();
 	test_faults();
 	test_crash(rounds, 1);

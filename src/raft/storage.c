@@ -1126,7 +1126,7 @@ snapshot_common(PhRaftLog *log, uint64_t index, uint64_t term,
 
 	/* The blob, then the marker that makes it current. */
 	if ((rc = ph_rlog_snap_write(log, index, term, data, len, err)) != PH_RAFT_LOG_OK ||
-		(rc = ph_rlog_meta_write(log, &log->hs, index, term, err)) != PH_RAFT_LOG_OK)
+		(rc = ph_rlog_meta_write(log, &log->hs, index, term, true, err)) != PH_RAFT_LOG_OK)
 	{
 		/*
 		 * Keep a blob file already written: if the marker did reach the disk

@@ -120,6 +120,8 @@ struct PhRaftLog
 	uint32		snap_len;
 	PhRaftHardState hs;
 	uint64		meta_seq;		/* sequence of the newest valid slot */
+	int			meta_synced_slot;	/* slot of the newest fsynced write:
+									 * writes go to the other one */
 
 	uint64		synced_index;	/* durable up to here */
 	bool		tail_dirty;		/* tail written since last sync */
@@ -165,7 +167,7 @@ extern int	ph_rlog_make_dirs(const char *dir, PhRaftLogError *err);
 
 /* storage_meta.c: hard-state slots and snapshot blobs */
 extern int	ph_rlog_meta_write(PhRaftLog *log, const PhRaftHardState *hs,
-							   uint64 snap_index, uint64 snap_term,
+							   uint64 snap_index, uint64 snap_term, bool sync,
 							   PhRaftLogError *err);
 extern int	ph_rlog_meta_open(PhRaftLog *log, bool have_segments,
 							  PhRaftLogError *err);

@@ -5,9 +5,14 @@
  *
  * "meta" holds two 512-byte slots, each with the hard state (term, vote,
  * commit), the snapshot marker (index, term), a sequence number and a
- * CRC32C.  Writes alternate between the slots (slot = seq mod 2) with an
- * fdatasync after each; open uses the valid slot with the highest seq, so a
- * torn write of either slot loses nothing that was durable.
+ * CRC32C.  A write goes to the slot that does not hold the newest fsynced
+ * state; open uses the valid slot with the highest seq, so a torn write
+ * loses nothing that was durable.  A change of the commit index alone is
+ * written without fdatasync (group commit: the commit index is not needed
+ * for safety, a restart that finds an older one only applies less until
+ * the leader tells it more); all such writes go to the same slot, so the
+ * fsynced one, with the same term and vote, stays intact.  Term, vote and
+ * the snapshot marker are always fsynced.
  *
  * "snap-<index>" holds the opaque blob of the snapshot at index.  It is
  * written (temp file, fsync, rename, directory fsync) before the marker
@@ -60,27 +65,33 @@ meta_valid(const MetaSlot *m)
 }
 
 /*
- * Write the next metadata slot (the one not holding the newest state) and
- * fsync.  Memory is updated only on success, so a failure leaves the last
- * durable state in place and the next attempt rewrites the same slot.
+ * Write the next metadata slot (the one not holding the newest fsynced
+ * state) and, if sync, fsync.  Memory is updated only on success, so a
+ * failure leaves the last durable state in place and the next attempt
+ * rewrites the same slot.
  */
 int
 ph_rlog_meta_write(PhRaftLog *log, const PhRaftHardState *hs, uint64 snap_index,
-				   uint64 snap_term, PhRaftLogError *err)
+				   uint64 snap_term, bool sync, PhRaftLogError *err)
 {
 	char		slot[META_SLOT_SIZE];
 	char		path[MAXPGPATH];
 	uint64		seq = log->meta_seq + 1;
+	int			target = 1 - log->meta_synced_slot;
 	int			e;
 
 	memset(slot, 0, sizeof(slot));
 	meta_fill(log, (MetaSlot *) slot, seq, hs, snap_index, snap_term);
 	ph_rlog_file_path(log, META_FILE, path, sizeof(path));
 	if ((e = ph_rlog_pwrite(log->metafd, path, slot, sizeof(slot),
-							(seq % 2) * META_SLOT_SIZE)) != 0)
+							target * META_SLOT_SIZE)) != 0)
 		return ph_rlog_io_error(err, e, "write metadata file", path);
-	if ((e = ph_rlog_fsync(log->metafd, path, true)) != 0)
-		return ph_rlog_io_error(err, e, "fsync metadata file", path);
+	if (sync)
+	{
+		if ((e = ph_rlog_fsync(log->metafd, path, true)) != 0)
+			return ph_rlog_io_error(err, e, "fsync metadata file", path);
+		log->meta_synced_slot = target;
+	}
 	log->meta_seq = seq;
 	log->hs = *hs;
 	log->snap_index = snap_index;
@@ -154,8 +165,20 @@ ph_rlog_meta_open(PhRaftLog *log, bool have_segments, PhRaftLogError *err)
 		return ph_rlog_error(err, PH_RAFT_LOG_ECORRUPT, 0,
 							 "raft metadata file \"%s\" is corrupt: neither slot (offsets 0 and %d) has a valid checksum",
 							 path, META_SLOT_SIZE);
+	log->meta_synced_slot = 0;
 	if (!meta_valid(&a) || (meta_valid(&b) && b.seq > a.seq))
+	{
 		a = b;
+		log->meta_synced_slot = 1;
+	}
+
+	/*
+	 * What we read may be a write that was never fsynced (commit-only, see
+	 * above) still in the page cache: make it durable before the next
+	 * write goes to the other slot.
+	 */
+	if ((e = ph_rlog_fsync(log->metafd, path, true)) != 0)
+		return ph_rlog_io_error(err, e, "fsync metadata file", path);
 	log->meta_seq = a.seq;
 	log->hs.term = a.term;
 	log->hs.vote = a.vote;
@@ -319,6 +342,8 @@ int
 ph_raft_log_save_hard_state(PhRaftLog *log, const PhRaftHardState *hs,
 							PhRaftLogError *err)
 {
+	bool		sync = hs->term != log->hs.term || hs->vote != log->hs.vote;
+
 	ph_rlog_clear_error(err);
-	return ph_rlog_meta_write(log, hs, log->snap_index, log->snap_term, err);
+	return ph_rlog_meta_write(log, hs, log->snap_index, log->snap_term, sync, err);
 }

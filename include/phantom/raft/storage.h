@@ -196,7 +196,10 @@ extern void ph_raft_log_snapshot(const PhRaftLog *log, uint64_t *index,
 extern void ph_raft_log_snapshot_data(const PhRaftLog *log, const void **data,
 									  uint32_t *len);
 
-/* Hard state: read from memory; save writes one metadata slot + fsync. */
+/*
+ * Hard state: read from memory; save writes one metadata slot, with an
+ * fsync unless only the commit index changed (see storage_meta.c).
+ */
 extern void ph_raft_log_hard_state(const PhRaftLog *log, PhRaftHardState *hs);
 extern int	ph_raft_log_save_hard_state(PhRaftLog *log,
 										const PhRaftHardState *hs,
