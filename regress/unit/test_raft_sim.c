@@ -279,6 +279,8 @@ static uint64_t *committed_at;	/* index -> lowest term of a node seen
 static size_t committed_at_cap;
 static uint64_t max_committed;
 static bool conf_changed;		/* a membership change was proposed */
+static bool early_send;			/* leaders send appends before persisting
+								 * (as the raft worker does) */
 static bool just_elected;		/* a new leader appeared in the last step */
 static int	n_initial;			/* voters of the bootstrap config */
 static uint64_t *applied_val;	/* index -> value applied there */
@@ -925,6 +927,12 @@ handle_ready(int slot)
 	if (ph_raft_ready(r, &rd) != PH_RAFT_OK)
 		fail("n%d ready failed", slot + 1);
 
+	/* 0. a leader's appends may leave before it persists */
+	if (early_send)
+		for (i = 0; i < rd.n_msgs; i++)
+			if (ph_raft_msg_may_precede_persist(&rd.msgs[i]))
+				net_send(&rd.msgs[i]);
+
 	/* 1. persist */
 	if (rd.snapshot)
 	{
@@ -982,7 +990,8 @@ handle_ready(int slot)
 
 	/* 2. send */
 	for (i = 0; i < rd.n_msgs; i++)
-		net_send(&rd.msgs[i]);
+		if (!early_send || !ph_raft_msg_may_precede_persist(&rd.msgs[i]))
+			net_send(&rd.msgs[i]);
 	if (fam.crash && chance(fam.crash / 4 + 1))
 	{
 		node_crash(slot, "after sending");
@@ -1499,6 +1508,7 @@ run_schedule(int family, uint64_t seed)
 	base_opts.check_quorum = chance(800);
 	base_opts.pre_vote = chance(800);
 	base_opts.max_uncommitted = chance(500) ? 16 + rn(32) : 0;
+	early_send = chance(500);
 
 	if (setjmp(fail_jmp))
 		return false;
@@ -1509,10 +1519,10 @@ run_schedule(int family, uint64_t seed)
 	n_slots = n;
 	n_initial = n;
 	trace("schedule family %d (%s) seed %llu: %d nodes, inflight %d, "
-		  "batch %d, check_quorum %d, pre_vote %d", family, fam.name,
-		  (unsigned long long) seed, n, base_opts.max_inflight,
+		  "batch %d, check_quorum %d, pre_vote %d, early_send %d", family,
+		  fam.name, (unsigned long long) seed, n, base_opts.max_inflight,
 		  base_opts.max_msg_entries, base_opts.check_quorum,
-		  base_opts.pre_vote);
+		  base_opts.pre_vote, early_send);
 	for (s = 0; s < n; s++)
 		node_create(s, &boot);
 

@@ -168,6 +168,19 @@ ph_raft_role_name(PhRaftRole role)
 	return "?";
 }
 
+/*
+ * A leader's AppendEntries, heartbeats and snapshots acknowledge nothing of
+ * the sender's durable state (the leader's vote for itself in its term was
+ * persisted before it could win), so they may leave before their ready is
+ * persisted.  Votes, responses and the rest must wait.
+ */
+bool
+ph_raft_msg_may_precede_persist(const PhRaftMsg *m)
+{
+	return m->type == PH_RAFT_MSG_APP || m->type == PH_RAFT_MSG_HEARTBEAT ||
+		m->type == PH_RAFT_MSG_SNAP;
+}
+
 const char *
 ph_raft_msg_type_name(PhRaftMsgType t)
 {

@@ -17,7 +17,9 @@
  *	  state) BEFORE sending the ready's messages, then apply the committed
  *	  entries, then advance -- and sleep in the transport's WaitEventSet.
  *
- *	  Invariants: no message of a ready leaves before its state is durable;
+ *	  Invariants: no message of a ready leaves before its state is durable,
+ *	  except a leader's appends and heartbeats (raft.h: they promise nothing
+ *	  about the leader's disk, so its fsync overlaps its followers');
  *	  a failure of the durable log (ENOSPC, EIO, corruption) is a WARNING,
  *	  never an ERROR: the core is freed (the node stops voting and leading,
  *	  which steps it down) and rebuilt from what is durable a second later,
@@ -824,10 +826,15 @@ process_readies(void)
 
 		if (ph_raft_ready(core, &rd) != PH_RAFT_OK)
 			break;
+		/* a leader's appends go out first: its fsync overlaps the followers' */
+		for (i = 0; i < rd.n_msgs; i++)
+			if (ph_raft_msg_may_precede_persist(&rd.msgs[i]))
+				ph_tr_send(&rd.msgs[i]);
 		if (!persist_ready(&rd))
 			return;
 		for (i = 0; i < rd.n_msgs; i++)
-			ph_tr_send(&rd.msgs[i]);
+			if (!ph_raft_msg_may_precede_persist(&rd.msgs[i]))
+				ph_tr_send(&rd.msgs[i]);
 		for (i = 0; i < rd.n_committed; i++)
 			apply_entry(&rd.committed[i]);
 		ph_raft_advance(core);

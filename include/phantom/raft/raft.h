@@ -15,7 +15,12 @@
  *		log by it and load its data into the state machine); truncate the
  *		durable log from rd.entries[0].index on and append rd.entries;
  *		write rd.hs if rd.hs_changed; fsync.
- *	 2. send rd.msgs (they may acknowledge what step 1 made durable);
+ *	 2. send rd.msgs (they may acknowledge what step 1 made durable).
+ *		Exception: messages for which ph_raft_msg_may_precede_persist() is
+ *		true (a leader's AppendEntries, heartbeats, snapshots) may be sent
+ *		before step 1, so the leader's fsync overlaps its followers' (Raft
+ *		thesis 10.2.1): they promise nothing about the sender's disk, and
+ *		the leader counts itself for commit only after ph_raft_advance();
  *	 3. apply rd.committed in order, and serve rd.reads once the state
  *		machine has applied up to each read's index;
  *	 4. call ph_raft_advance(): the core learns that all of the above is
@@ -372,6 +377,9 @@ extern const PhRaftSnapshot *ph_raft_snapshot(const PhRaft *r);
 extern int	ph_raft_peers(const PhRaft *r, PhRaftPeerStatus *out, int max);
 extern const char *ph_raft_role_name(PhRaftRole role);
 extern const char *ph_raft_msg_type_name(PhRaftMsgType t);
+
+/* May m be sent before its ready is persisted?  See the ready protocol. */
+extern bool ph_raft_msg_may_precede_persist(const PhRaftMsg *m);
 extern const char *ph_raft_strerror(int err);
 
 /* Config helpers. */
