@@ -23,7 +23,12 @@
  *	  the worker waits for it to end, then looks at the ledger again.
  *
  *	  Progress: tables_applied in shared memory = every entry up to it is
- *	  handled; the raft worker does not compact its log beyond it.  After a
+ *	  handled.  The worker commits asynchronously (synchronous_commit =
+ *	  off: one WAL flush per entry would cap a follower at one entry per
+ *	  fsync, and the raft log already holds every entry durably), so it
+ *	  also publishes tables_durable, up to which those commits are
+ *	  flushed; the raft worker does not compact its log beyond that, so a
+ *	  crash that loses unflushed commits re-applies them from the log.  After a
  *	  restart the worker starts at the first entry of the log and skips,
  *	  by the ledger, what is applied already (the ledger is the truth, the
  *	  commit index the upper bound).  Entries compacted before this node
@@ -40,6 +45,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -74,6 +80,9 @@ bool		ph_repl_applying = false;
 #define READ_BUF_SIZE	(4 * 1024 * 1024)
 
 static uint64 my_node_id;
+static XLogRecPtr last_commit_lsn = InvalidXLogRecPtr;	/* our newest commit */
+static uint64 cand_index = 0;	/* tables_durable candidate ... */
+static XLogRecPtr cand_lsn = InvalidXLogRecPtr; /* ... once this is flushed */
 
 /* ------------------------------------------------------------------------
  * Decoding helpers
@@ -570,6 +579,7 @@ apply_txn(uint64 index, uint64 term, const uint8 *data, uint32 len)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	last_commit_lsn = Max(last_commit_lsn, XactLastCommitEnd);
 	pgstat_report_stat(false);
 }
 
@@ -578,13 +588,47 @@ apply_txn(uint64 index, uint64 term, const uint8 *data, uint32 len)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * set_tables_applied publishes the position, and tables_durable: entries
+ * up to it are applied by commits that are flushed.  Asynchronous commits
+ * are flushed by the WAL writer within wal_writer_delay; under constant
+ * load the newest commit is never flushed yet, so a candidate (position,
+ * its commit's LSN) is remembered and published once flushed.  flush
+ * (when idle) flushes the WAL up to the last commit instead.
+ */
+static void
+set_tables_applied_flush(uint64 v, bool flush)
+{
+	XLogRecPtr	flushed;
+	uint64		durable = 0;
+
+	if (flush && !XLogRecPtrIsInvalid(last_commit_lsn))
+		XLogFlush(last_commit_lsn);
+	flushed = GetFlushRecPtr(NULL);
+	if (!XLogRecPtrIsInvalid(cand_lsn) && cand_lsn <= flushed)
+	{
+		durable = cand_index;
+		cand_lsn = InvalidXLogRecPtr;
+	}
+	if (last_commit_lsn <= flushed)
+		durable = v;
+	else if (XLogRecPtrIsInvalid(cand_lsn))
+	{
+		cand_index = v;
+		cand_lsn = last_commit_lsn;
+	}
+	LWLockAcquire(ph_repl_shared->lock, LW_EXCLUSIVE);
+	ph_repl_shared->tables_applied = v;
+	if (durable > ph_repl_shared->tables_durable)
+		ph_repl_shared->tables_durable = Min(durable, v);
+	LWLockRelease(ph_repl_shared->lock);
+	ConditionVariableBroadcast(&ph_repl_shared->status_cv);
+}
+
 static void
 set_tables_applied(uint64 v)
 {
-	LWLockAcquire(ph_repl_shared->lock, LW_EXCLUSIVE);
-	ph_repl_shared->tables_applied = v;
-	LWLockRelease(ph_repl_shared->lock);
-	ConditionVariableBroadcast(&ph_repl_shared->status_cv);
+	set_tables_applied_flush(v, false);
 }
 
 static bool
@@ -624,6 +668,8 @@ phantom_apply_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(phantom_database, NULL, 0);
 	SetConfigOption("session_replication_role", "replica", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("phantom.commit_timeout", "10000", PGC_SUSET, PGC_S_OVERRIDE);
+	/* see "Progress" above: tables_durable bounds the log compaction */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	before_shmem_exit(apply_exit, (Datum) 0);
 	LWLockAcquire(ph_repl_shared->lock, LW_EXCLUSIVE);
@@ -658,6 +704,9 @@ phantom_apply_worker_main(Datum arg)
 
 		if (!ok || commit < next)
 		{
+			/* idle: make what we applied durable (bounds compaction) */
+			if (!XLogRecPtrIsInvalid(cand_lsn) || last_commit_lsn > GetFlushRecPtr(NULL))
+				set_tables_applied_flush(next - 1, true);
 			/* re-check after preparing: no broadcast is missed */
 			ConditionVariablePrepareToSleep(&ph_repl_shared->status_cv);
 			LWLockAcquire(ph_repl_shared->lock, LW_SHARED);

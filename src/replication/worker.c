@@ -901,7 +901,7 @@ maybe_compact(void)
 	applied = ph_raft_applied_index(core);
 	/* never drop entries the apply worker has not applied to the tables */
 	LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
-	applied = Min(applied, ph_repl_shared->tables_applied);
+	applied = Min(applied, ph_repl_shared->tables_durable);
 	LWLockRelease(ph_repl_shared->lock);
 	if (applied < (cur ? cur->index : 0) + (uint64) phantom_raft_compact_entries)
 		return;
@@ -1045,6 +1045,29 @@ bootstrap(PhReplRequest *req)
 }
 
 /*
+ * read_buffer maps the apply worker's read segment, keeping the mapping
+ * between reads (attaching a 4 MB segment per read costs a mapping and
+ * page faults per committed entry).  While we are attached the segment
+ * lives on, so a new segment of the apply worker always has a new handle.
+ */
+static dsm_segment *
+read_buffer(dsm_handle h)
+{
+	static dsm_segment *seg = NULL;
+	static dsm_handle seg_handle = DSM_HANDLE_INVALID;
+
+	if (seg != NULL && seg_handle == h)
+		return seg;
+	if (seg != NULL)
+		dsm_detach(seg);
+	seg_handle = h;
+	seg = dsm_attach(h);
+	if (seg != NULL)
+		dsm_pin_mapping(seg);
+	return seg;
+}
+
+/*
  * read_committed copies committed entries from req->node on into the
  * requester's DSM segment, for the apply worker: records of (index 8,
  * term 8, type 1, len 4, data).  req->index = entries copied; if the
@@ -1055,7 +1078,7 @@ bootstrap(PhReplRequest *req)
 static void
 read_committed(PhReplRequest *req)
 {
-	dsm_segment *seg = dsm_attach((dsm_handle) req->payload_dsm);
+	dsm_segment *seg = read_buffer((dsm_handle) req->payload_dsm);
 	uint64		i = req->node;
 	uint64		commit = ph_raft_commit_index(core);
 	uint8	   *p,
@@ -1066,8 +1089,6 @@ read_committed(PhReplRequest *req)
 	{
 		req->rc = PH_RAFT_ERR_INVALID;
 		strlcpy(req->errmsg, "could not attach to the read buffer", sizeof(req->errmsg));
-		if (seg)
-			dsm_detach(seg);
 		return;
 	}
 	p = dsm_segment_address(seg);
@@ -1076,7 +1097,6 @@ read_committed(PhReplRequest *req)
 	{
 		req->rc = PH_RAFT_ERR_INVALID;
 		strlcpy(req->errmsg, "compacted", sizeof(req->errmsg));
-		dsm_detach(seg);
 		return;
 	}
 	for (; i <= commit; i++)
@@ -1105,7 +1125,6 @@ read_committed(PhReplRequest *req)
 		n++;
 	}
 	req->index = n;
-	dsm_detach(seg);
 }
 
 /*

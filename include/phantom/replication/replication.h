@@ -198,7 +198,11 @@ typedef struct PhReplShared
 	pid_t		apply_pid;		/* 0 = not running */
 	uint64		tables_applied; /* every TXN entry <= this is in the
 								 * phantom.applied ledger (or was checked
-								 * to be); bounds log compaction */
+								 * to be) */
+	uint64		tables_durable; /* <= tables_applied: and the commits that
+								 * applied them are flushed (the apply
+								 * worker commits asynchronously); bounds
+								 * log compaction */
 	uint64		unknown_max;	/* highest index of an entry this node
 								 * proposed whose transaction then aborted
 								 * (outcome unknown to it): later local
