@@ -1261,9 +1261,9 @@ static void
 handle_requests(void)
 {
 	PhReplShared *sh = ph_repl_shared;
-	PhReplRequest *reqs;
-	int		   *slot_of;
-	int		   *wake;
+	static PhReplRequest *reqs = NULL;	/* per call; allocated once */
+	static int *slot_of = NULL;
+	static int *wake = NULL;
 	int			n = 0,
 				n_wake = 0,
 				n_prop = 0,
@@ -1279,9 +1279,12 @@ handle_requests(void)
 		return;
 	}
 	sh->n_pending = 0;
-	reqs = palloc(sizeof(PhReplRequest) * ph_repl_n_slots);
-	slot_of = palloc(sizeof(int) * ph_repl_n_slots);
-	wake = palloc(sizeof(int) * ph_repl_n_slots);
+	if (reqs == NULL)
+	{
+		reqs = MemoryContextAlloc(TopMemoryContext, sizeof(PhReplRequest) * ph_repl_n_slots);
+		slot_of = MemoryContextAlloc(TopMemoryContext, sizeof(int) * ph_repl_n_slots);
+		wake = MemoryContextAlloc(TopMemoryContext, sizeof(int) * ph_repl_n_slots);
+	}
 	for (i = 0; i < ph_repl_n_slots; i++)
 	{
 		PhReplRequest *r = &ph_repl_slots[i].req;
@@ -1364,9 +1367,6 @@ handle_requests(void)
 		sh->unknown_max = Max(sh->unknown_max, unknown);
 		LWLockRelease(sh->lock);
 	}
-	pfree(reqs);
-	pfree(slot_of);
-	pfree(wake);
 }
 
 /*
