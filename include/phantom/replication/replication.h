@@ -81,7 +81,8 @@ typedef enum PhReplOp
 	PH_REPL_OP_MEMBER_DEL,		/* arg: node */
 	PH_REPL_OP_CONF,			/* args: conf_op, node */
 	PH_REPL_OP_TRANSFER,		/* arg: node */
-	PH_REPL_OP_PROPOSE,			/* args: payload_dsm, payload_len */
+	PH_REPL_OP_PROPOSE,			/* args: payload (inline or payload_dsm),
+								 * payload_len; answered when decided */
 	PH_REPL_OP_READ				/* args: node = first index, payload_dsm,
 								 * payload_len = segment size; copies the
 								 * committed entries from there into the
