@@ -676,6 +676,8 @@ phantom_apply_worker_main(Datum arg)
 	ph_repl_shared->apply_pid = MyProcPid;
 	next = ph_repl_shared->tables_applied + 1;	/* survives our restarts */
 	LWLockRelease(ph_repl_shared->lock);
+	/* a previous apply worker's commits may not be flushed yet either */
+	last_commit_lsn = GetXLogInsertRecPtr();
 
 	for (;;)
 	{
