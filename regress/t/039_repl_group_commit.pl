@@ -1,5 +1,5 @@
 #
-# 038_repl_group_commit.pl: group commit of the raft commit path.
+# 039_repl_group_commit.pl: group commit of the raft commit path.
 #
 # Eight pgbench clients insert rows into a phantom table on the leader of a
 # three-node cluster, one row per transaction.  Every acknowledged row must
