@@ -573,6 +573,16 @@ commit_changes(void)
 	pq_sendint32(&p, txn_buf->len);
 	appendBinaryStringInfo(&p, txn_buf->data, txn_buf->len);
 
+	/*
+	 * The ledger row must be durable before the raft log may be compacted
+	 * past the entry: with synchronous_commit = off a crash could lose the
+	 * local commit after the apply worker had skipped the entry (its ledger
+	 * row was visible) and compaction had dropped it.  So this commit is
+	 * flushed whatever the session's setting; the client waits for the
+	 * raft majority anyway.
+	 */
+	ForceSyncCommit();
+
 	ph_repl_inflight_index = 0;
 	index = ph_repl_propose_wait_term(PH_REPL_PAYLOAD_TXN, p.data, p.len,
 									  phantom_commit_timeout, &term);
