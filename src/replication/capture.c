@@ -156,6 +156,13 @@ check_cluster_write(void)
 			checked_lxid = MyProc->lxid;
 			return;				/* a raft node, but in no cluster: local */
 		}
+		if (n_voters < 0 &&
+			!TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 5000))
+		{
+			/* the raft worker may be starting (server start, log retry) */
+			ConditionVariableTimedSleep(&sh->status_cv, 50, PG_WAIT_EXTENSION);
+			continue;
+		}
 		if (n_voters < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_PHANTOM_NOT_LEADER),
