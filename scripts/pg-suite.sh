@@ -56,8 +56,13 @@ pg_config=$pgbin/pg_config
 srcroot=${PHANTOM_PG_SRC:-/var/tmp/phantom-pg15-src}
 run_user=postgres
 
-suites="regress isolation"
+suites="regress isolation contrib"
 tests=""
+# contrib modules whose suites touch table storage (contrib suite); "phantom"
+# is regress/pgsuite-contrib, tests of our own for the modules that have none
+# in PostgreSQL 15 (pg_prewarm, pgrowlocks, pg_buffercache) and for the
+# heap-only functions on compacted tables
+modules="amcheck pageinspect pg_visibility pgstattuple pg_surgery tsm_system_rows tsm_system_time file_fdw postgres_fdw bloom pg_freespacemap phantom"
 am2=phantom
 install=1
 keep=0
@@ -66,6 +71,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --suite) suites=$2; shift ;;
         --tests) tests=$2; shift ;;
+        --modules) modules=$2; shift ;;
         --no-install) install=0 ;;
         --keep) keep=1 ;;
         --set) extra_conf+=("$2"); shift ;;
@@ -168,9 +174,10 @@ for m in refint autoinc; do
     fi
 done
 
-# start_instance <dir> <am>: initdb, configure, start; prints the port.
+# start_instance <dir> <am> [setting...]: initdb, configure, start; prints
+# the port.
 start_instance() {
-    local dir=$1 am=$2 port
+    local dir=$1 am=$2 port c
     port=$(free_port)
     mkdir -p "$dir/sock"
     chown -R "$run_user" "$dir"
@@ -189,9 +196,11 @@ start_instance() {
         echo "log_line_prefix = '%m [%p] %d '"
         echo "log_autovacuum_min_duration = -1"
         echo "default_table_access_method = $am"
-        for c in "${extra_conf[@]}"; do echo "$c"; done
+        for c in "${@:3}" "${extra_conf[@]}"; do echo "$c"; done
     } >>"$dir/data/postgresql.conf"
-    as_user pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 120 start >/dev/null ||
+    # PGHOST: libpq connections the server makes itself (postgres_fdw's
+    # loopback servers) reach it over TCP
+    as_user env PGHOST=127.0.0.1 pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 120 start >/dev/null ||
         { tail -20 "$dir/server.log" >&2; return 1; }
     as_user psql -X -q -h 127.0.0.1 -p "$port" -d template1 \
         -c "CREATE EXTENSION phantom" >/dev/null || return 1
@@ -207,6 +216,67 @@ check_crashes() {
         grep -E 'PANIC|terminated by signal|server process .* was terminated|TRAP:' "$1" | head -20
     fi
     return "$n"
+}
+
+# contrib_makevar <Makefile> <VAR>: the value of a (possibly continued)
+# variable of a contrib Makefile.
+contrib_makevar() {
+    sed -n -e ':a' -e '/\\$/{N;ba' -e '}' -e "s/^$2 *= *//p" "$1" | tr -d '\\\n' | tr -s ' \t' ' '
+}
+
+# run_contrib <run dir> <port>: the regression (and isolation) tests of each
+# module in $modules, results in <run>/out/<module>[-isolation]/; status
+# lines "module/test ok|FAILED" in <run>/status.  The phantom run's expected
+# output of each module is the heap run's results.
+run_contrib() {
+    local run=$1 port=$2 m msrc mk reg iso isoopts out exp kind t
+    : >"$run/status"
+    for m in $modules; do
+        if [ "$m" = phantom ]; then
+            msrc=$top/regress/pgsuite-contrib
+            mk=$msrc/Makefile
+        else
+            msrc=$pgsrc/contrib/$m
+            mk=$msrc/Makefile
+        fi
+        [ -f "$mk" ] || { echo "   $m: no such contrib module"; continue; }
+        reg=$(contrib_makevar "$mk" REGRESS)
+        iso=$(contrib_makevar "$mk" ISOLATION)
+        isoopts=$(contrib_makevar "$mk" ISOLATION_OPTS | sed 's/--temp-config *[^ ]*//')
+        for kind in regress isolation; do
+            if [ $kind = regress ]; then
+                [ -n "$reg" ] || continue
+                out=$m
+            else
+                [ -n "$iso" ] || continue
+                out=$m-isolation
+            fi
+            mkdir -p "$run/src/$out" "$run/out/$out"
+            cp -r "$msrc"/. "$run/src/$out/"
+            if [ "$run" != "$work/contrib-heap" ]; then
+                rm -rf "$run/src/$out/expected" "$run/src/$out/output"
+                exp=$work/contrib-heap/out/$out/results
+                [ -d "$exp" ] && cp -r "$exp" "$run/src/$out/expected"
+            fi
+            chown -R "$run_user" "$run/src/$out" "$run/out/$out"
+            if [ $kind = regress ]; then
+                as_user "$pgxs/src/test/regress/pg_regress" \
+                    --load-extension=phantom --dbname=contrib_regression \
+                    --inputdir="$run/src/$out" --outputdir="$run/out/$out" \
+                    --bindir="$pgbin" --host=127.0.0.1 --port="$port" \
+                    $reg >"$run/out/$out/driver.log" 2>&1
+            else
+                as_user "$pgxs/src/test/isolation/pg_isolation_regress" \
+                    --load-extension=phantom $isoopts --dbname=isolation_regression \
+                    --inputdir="$run/src/$out" --outputdir="$run/out/$out" \
+                    --bindir="$pgbin" --host=127.0.0.1 --port="$port" \
+                    $iso >"$run/out/$out/driver.log" 2>&1
+            fi
+            grep -E '^(test | +)[^ ]+ +\.\.\. ' "$run/out/$out/driver.log" |
+                sed -E 's/^(test )? +//; s/^test //' |
+                awk -v m="$out" '{print m "/" $1, $3}' >>"$run/status"
+        done
+    done
 }
 
 total_diff=0
@@ -227,6 +297,9 @@ for suite in $suites; do
             schedule=isolation_schedule
             opts=(--dbname=isolation_regression)
             ;;
+        contrib)
+            opts=(--dbname=contrib_regression)
+            ;;
         *) echo "pg-suite.sh: unknown suite $suite"; exit 2 ;;
     esac
     for run_name in heap "$am2"; do
@@ -236,29 +309,45 @@ for suite in $suites; do
             am=$run_name; run=$work/$suite-$am-2
         fi
         mkdir -p "$run/out"
-        # a private copy of the test sources; the phantom run's expected/
-        # holds only the heap run's results
-        cp -r "$sdir" "$run/src"
-        if [ "$run" != "$work/$suite-heap" ]; then
-            rm -rf "$run/src/expected"
-            cp -r "$work/$suite-heap/out/results" "$run/src/expected"
-            rm -f "$run/src/resultmap"
-        fi
-        chown -R "$run_user" "$run"
-        port=$(start_instance "$run" "$am") || { echo "pg-suite.sh: $suite-$am: no server"; exit 1; }
-        if [ -n "$tests" ]; then
-            what=($tests)
+        if [ $suite = contrib ]; then
+            mkdir -p "$run/src"
+            chown -R "$run_user" "$run"
+            # autovacuum off: pg_freespacemap's and the visibility tests'
+            # results depend on it (their own configuration); logical WAL
+            # for test_decoding (--modules test_decoding)
+            port=$(start_instance "$run" "$am" "autovacuum = off" "wal_level = logical" \
+                "max_replication_slots = 4" "max_wal_senders = 4") ||
+                { echo "pg-suite.sh: $suite-$am: no server"; exit 1; }
+            echo "== $suite ($modules), default_table_access_method = $am (port $port)"
+            run_contrib "$run" "$port"
         else
-            what=(--schedule="$run/src/$schedule")
+            # a private copy of the test sources; the phantom run's expected/
+            # holds only the heap run's results
+            cp -r "$sdir" "$run/src"
+            if [ "$run" != "$work/$suite-heap" ]; then
+                rm -rf "$run/src/expected"
+                cp -r "$work/$suite-heap/out/results" "$run/src/expected"
+                rm -f "$run/src/resultmap"
+            fi
+            chown -R "$run_user" "$run"
+            port=$(start_instance "$run" "$am") || { echo "pg-suite.sh: $suite-$am: no server"; exit 1; }
+            if [ -n "$tests" ]; then
+                what=($tests)
+            else
+                what=(--schedule="$run/src/$schedule")
+            fi
+            echo "== $suite, default_table_access_method = $am (port $port)"
+            as_user "$driver" "${opts[@]}" \
+                --load-extension=phantom \
+                --inputdir="$run/src" \
+                --outputdir="$run/out" \
+                --bindir="$pgbin" \
+                --host=127.0.0.1 --port="$port" \
+                "${what[@]}" >"$run/driver.log" 2>&1
+            # "test NAME ... ok", "     NAME ... FAILED" (parallel group member)
+            grep -E '^(test | +)[^ ]+ +\.\.\. ' "$run/driver.log" | sed -E 's/^(test )? +//; s/^test //' |
+                awk '{print $1, $3}' >"$run/status"
         fi
-        echo "== $suite, default_table_access_method = $am (port $port)"
-        as_user "$driver" "${opts[@]}" \
-            --load-extension=phantom \
-            --inputdir="$run/src" \
-            --outputdir="$run/out" \
-            --bindir="$pgbin" \
-            --host=127.0.0.1 --port="$port" \
-            "${what[@]}" >"$run/driver.log" 2>&1
         if [ "$am" = phantom ]; then
             # how much of what the tests left behind is on the cold tier
             as_user psql -X -q -At -F ' ' -h 127.0.0.1 -p "$port" -d "${opts[-1]#--dbname=}" -c \
@@ -269,9 +358,6 @@ for suite in $suites; do
                  FROM phantom.stat_tables" 2>&1 | cut -c1-300 | sed 's/^/   /'
         fi
         as_user pg_ctl -D "$run/data" -m fast -w stop >/dev/null 2>&1
-        # "test NAME ... ok", "     NAME ... FAILED" (parallel group member)
-        grep -E '^(test | +)[^ ]+ +\.\.\. ' "$run/driver.log" | sed -E 's/^(test )? +//; s/^test //' |
-            awk '{print $1, $3}' >"$run/status"
         check_crashes "$run/server.log"
         crashes=$?
         if [ "$run" = "$work/$suite-heap" ]; then
@@ -285,13 +371,22 @@ for suite in $suites; do
             differing=$(grep -E ' (FAILED|failed)$' "$run/status" | awk '{print $1}')
             nd=$(echo -n "$differing" | grep -c .)
             echo "   $am: $n tests, $nd differ from heap"
+            : >"/tmp/phantom-pgsuite-$suite.diffs"
             for t in $differing; do
-                lines=$(diff "$work/$suite-heap/out/results/$t.out" "$run/out/results/$t.out" 2>/dev/null |
-                    grep -c '^[<>]')
+                if [ $suite = contrib ]; then
+                    a=$work/contrib-heap/out/${t%%/*}/results/${t#*/}.out
+                    b=$run/out/${t%%/*}/results/${t#*/}.out
+                    cat "$run/out/${t%%/*}/regression.diffs" >>"/tmp/phantom-pgsuite-$suite.diffs" 2>/dev/null
+                else
+                    a=$work/$suite-heap/out/results/$t.out
+                    b=$run/out/results/$t.out
+                fi
+                lines=$(diff "$a" "$b" 2>/dev/null | grep -c '^[<>]')
                 echo "   DIFF $suite/$t ($lines lines)"
             done
-            [ -f "$run/out/regression.diffs" ] && cp "$run/out/regression.diffs" "/tmp/phantom-pgsuite-$suite.diffs" &&
-                chmod 644 "/tmp/phantom-pgsuite-$suite.diffs" &&
+            [ $suite != contrib ] && [ -f "$run/out/regression.diffs" ] &&
+                cp "$run/out/regression.diffs" "/tmp/phantom-pgsuite-$suite.diffs"
+            [ -s "/tmp/phantom-pgsuite-$suite.diffs" ] && chmod 644 "/tmp/phantom-pgsuite-$suite.diffs" &&
                 echo "   diffs: /tmp/phantom-pgsuite-$suite.diffs"
             total_diff=$((total_diff + nd))
             total_tests=$((total_tests + n))

@@ -73,6 +73,7 @@ _PG_init(void)
 	phantom_wal_init();
 	phantom_worker_init();
 	phantom_catalogcheck_init();
+	phantom_contribguard_init();
 	phantom_replication_init();
 
 	prev_shmem_request_hook = shmem_request_hook;

@@ -38,6 +38,7 @@ extern void phantom_guc_init(void);
 extern void phantom_wal_init(void);
 extern void phantom_worker_init(void);
 extern void phantom_catalogcheck_init(void);
+extern void phantom_contribguard_init(void);
 
 /* Shared memory of the background workers (src/worker/). */
 extern void phantom_worker_shmem_request(void);
