@@ -38,6 +38,14 @@
  *	     smgrtruncate, which drops the buffers past the end and sends the
  *	     smgr invalidation.
  *
+ *	  ph_truncate_vblocks (VACUUM's truncation of trailing empty vblocks,
+ *	  under the same AccessExclusiveLock) lowers nvblocks instead: each
+ *	  dropped vblock's hot page goes on the free list (XLOG_PH_VTRUNCATE,
+ *	  one record per vblock, last first), then the VM and FSM forks, which
+ *	  are indexed by vblock, are cut with core's XLOG_SMGR_TRUNCATE
+ *	  (without its main-fork flag).  The freed pages are reused by new
+ *	  vblocks, or cut off by the next shrink.
+ *
  *	  Segment floor (DESIGN trap 2): PostgreSQL's bitmap heap scans and
  *	  ANALYZE call PrefetchBuffer on *virtual* block numbers of a table AM;
  *	  mdprefetch raises an error when such a block lies in segment s > 0
@@ -53,12 +61,16 @@
  */
 #include "postgres.h"
 
+#include "access/visibilitymap.h"
 #include "access/xloginsert.h"
 #include "access/xlog.h"
 #include "access/xlogutils.h"
+#include "catalog/storage.h"
+#include "catalog/storage_xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/smgr.h"
@@ -578,4 +590,179 @@ ph_shrink_min_gain(Relation rel)
 	BlockNumber nphys = smgrnblocks(RelationGetSmgr(rel), MAIN_FORKNUM);
 
 	return Max(Min(1000, nphys / 16), 1);
+}
+
+/* Does a hot page hold any used line pointer? */
+static bool
+page_has_items(Page page)
+{
+	for (OffsetNumber off = FirstOffsetNumber;
+		 off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		if (ItemIdIsUsed(PageGetItemId(page, off)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * truncate_vm_fsm cuts the VM and FSM forks (indexed by vblock) after
+ * nvblocks, as RelationTruncate does for heap but leaving the main fork
+ * alone: core's XLOG_SMGR_TRUNCATE record without SMGR_TRUNCATE_HEAP, whose
+ * redo does the same.  Always sends the smgr invalidation, which makes
+ * every backend drop its cached insertion state (ph_cache).
+ */
+static void
+truncate_vm_fsm(Relation rel, BlockNumber nvblocks)
+{
+	ForkNumber	forks[2];
+	BlockNumber blocks[2];
+	int			nforks = 0;
+	bool		fsm = false;
+
+	RelationPreTruncate(rel);
+	if (smgrexists(RelationGetSmgr(rel), FSM_FORKNUM))
+	{
+		blocks[nforks] = FreeSpaceMapPrepareTruncateRel(rel, nvblocks);
+		if (BlockNumberIsValid(blocks[nforks]))
+		{
+			forks[nforks++] = FSM_FORKNUM;
+			fsm = true;
+		}
+	}
+	if (smgrexists(RelationGetSmgr(rel), VISIBILITYMAP_FORKNUM))
+	{
+		blocks[nforks] = visibilitymap_prepare_truncate(rel, nvblocks);
+		if (BlockNumberIsValid(blocks[nforks]))
+			forks[nforks++] = VISIBILITYMAP_FORKNUM;
+	}
+	if (RelationNeedsWAL(rel))
+	{
+		xl_smgr_truncate xlrec;
+		XLogRecPtr	lsn;
+
+		xlrec.blkno = nvblocks;
+		xlrec.rnode = rel->rd_node;
+		xlrec.flags = SMGR_TRUNCATE_VM | SMGR_TRUNCATE_FSM;
+		XLogBeginInsert();
+		XLogRegisterData((char *) &xlrec, sizeof(xlrec));
+		lsn = XLogInsert(RM_SMGR_ID, XLOG_SMGR_TRUNCATE | XLR_SPECIAL_REL_UPDATE);
+		/* as RelationTruncate: the record must be durable before the cut */
+		XLogFlush(lsn);
+	}
+	if (nforks > 0)
+		smgrtruncate(RelationGetSmgr(rel), forks, nforks, blocks);
+	else
+		CacheInvalidateSmgr(RelationGetSmgr(rel)->smgr_rnode);
+	RelationSetTargetBlock(rel, InvalidBlockNumber);
+	if (fsm)
+		FreeSpaceMapVacuumRange(rel, nvblocks, InvalidBlockNumber);
+}
+
+/*
+ * ph_truncate_vblocks: see run.h.
+ */
+BlockNumber
+ph_truncate_vblocks(Relation rel, BlockNumber target)
+{
+	BlockNumber nv = ph_nvblocks(rel);
+	BlockNumber v;
+
+	for (v = nv; v > target; v--)
+	{
+		BlockNumber vblock = v - 1;
+		PhMapEntry	e = ph_map_get(rel, vblock);
+		PhMapEntry	e2;
+		Buffer		hotbuf = InvalidBuffer;
+		Buffer		mapbuf;
+		Buffer		metabuf;
+		PhantomMetaPageData *meta;
+		BlockNumber oldhead;
+		uint8		flags = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (PhMapIsCold(e))
+			break;
+		if (e != PH_MAP_NONE)
+		{
+			hotbuf = ReadBufferExtended(rel, MAIN_FORKNUM, PhMapBlock(e),
+										RBM_NORMAL, NULL);
+			LockBufferForCleanup(hotbuf);
+			if (PageIsNew(BufferGetPage(hotbuf)) ||
+				PageGetSpecialSize(BufferGetPage(hotbuf)) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("unexpected page in phantom relation \"%s\"",
+								RelationGetRelationName(rel)),
+						 errdetail("Block %u should be the hot page of vblock %u.",
+								   PhMapBlock(e), vblock)));
+			if (page_has_items(BufferGetPage(hotbuf)))
+			{
+				UnlockReleaseBuffer(hotbuf);
+				break;
+			}
+			flags |= PH_VTRUNC_FREED;
+		}
+		mapbuf = ph_map_lock(rel, vblock, BUFFER_LOCK_EXCLUSIVE, &e2);
+		if (!BufferIsValid(mapbuf) || e2 != e)
+			elog(ERROR, "phantom: map entry of vblock %u of \"%s\" changed under AccessExclusiveLock",
+				 vblock, RelationGetRelationName(rel));
+		metabuf = ReadBufferExtended(rel, MAIN_FORKNUM, PH_METAPAGE_BLKNO,
+									 RBM_NORMAL, NULL);
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		ph_meta_check(rel, metabuf);
+		meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+		if (meta->nvblocks != v)
+			elog(ERROR, "phantom: \"%s\" has %u vblocks, expected %u",
+				 RelationGetRelationName(rel), meta->nvblocks, v);
+		oldhead = meta->free_head;
+
+		START_CRIT_SECTION();
+		ph_map_page_set(BufferGetPage(mapbuf), vblock, PH_MAP_NONE);
+		if (flags & PH_VTRUNC_FREED)
+		{
+			ph_free_page_init(BufferGetPage(hotbuf), oldhead);
+			meta->free_head = BufferGetBlockNumber(hotbuf);
+			meta->nfree++;
+			MarkBufferDirty(hotbuf);
+		}
+		meta->nvblocks = vblock;
+		for (int i = 0; i < PH_MAX_LANES; i++)
+		{
+			if (BlockNumberIsValid(meta->lanes[i]) && meta->lanes[i] >= vblock)
+				meta->lanes[i] = InvalidBlockNumber;
+		}
+		MarkBufferDirty(mapbuf);
+		MarkBufferDirty(metabuf);
+		if (RelationNeedsWAL(rel))
+		{
+			xl_ph_vtruncate xlrec;
+			XLogRecPtr	recptr;
+
+			xlrec.vblock = vblock;
+			xlrec.next_free = oldhead;
+			xlrec.flags = flags;
+			XLogBeginInsert();
+			XLogRegisterData((char *) &xlrec, SizeOfPhVtruncate);
+			XLogRegisterBuffer(0, mapbuf, REGBUF_STANDARD);
+			if (flags & PH_VTRUNC_FREED)
+				XLogRegisterBuffer(1, hotbuf, REGBUF_WILL_INIT | REGBUF_STANDARD);
+			XLogRegisterBuffer(2, metabuf, REGBUF_STANDARD);
+			recptr = XLogInsert(PHANTOM_RMGR_ID, XLOG_PH_VTRUNCATE);
+			PageSetLSN(BufferGetPage(mapbuf), recptr);
+			if (flags & PH_VTRUNC_FREED)
+				PageSetLSN(BufferGetPage(hotbuf), recptr);
+			PageSetLSN(BufferGetPage(metabuf), recptr);
+		}
+		END_CRIT_SECTION();
+
+		UnlockReleaseBuffer(metabuf);
+		UnlockReleaseBuffer(mapbuf);
+		if (BufferIsValid(hotbuf))
+			UnlockReleaseBuffer(hotbuf);
+	}
+
+	if (v < nv)
+		truncate_vm_fsm(rel, v);
+	return v;
 }

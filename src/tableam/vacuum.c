@@ -127,6 +127,8 @@ typedef struct PhVacState
 	BlockNumber pin_skipped;
 	BlockNumber vm_set_pages;
 	bool		truncated;		/* an empty table's fork was given back */
+	BlockNumber nonempty_pages; /* 1 + last vblock seen with tuples */
+	BlockNumber removed_pages;	/* trailing vblocks truncated */
 	double		live_tuples;
 	double		recently_dead;
 	double		missed_dead;	/* dead, left unpruned on pinned pages */
@@ -655,6 +657,25 @@ ph_vac_scan_noprune(PhVacState *vs, Buffer buf, BlockNumber vblock)
 }
 
 /*
+ * ph_vac_page_has_tuples: does the page keep a tuple (or a redirect)?
+ * LP_DEAD items go in the second pass, so they do not count, as in heap's
+ * hastup.
+ */
+static bool
+ph_vac_page_has_tuples(Page page)
+{
+	for (OffsetNumber off = FirstOffsetNumber;
+		 off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		ItemId		lp = PageGetItemId(page, off);
+
+		if (ItemIdIsUsed(lp) && !ItemIdIsDead(lp))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Visit one vblock in the first pass, unless the visibility map, its
  * coldness or a busy pin lets (or makes) us skip it.
  */
@@ -664,12 +685,14 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 	PhMapEntry	entry = ph_map_get(vs->rel, vblock);
 	uint8		vmstatus;
 	PhPage		pg;
+	bool		hasdead;
 
 	if (entry == PH_MAP_NONE)
 		return;
 	if (PhMapIsCold(entry))
 	{
 		vs->cold_pages++;
+		vs->nonempty_pages = vblock + 1;
 		return;
 	}
 
@@ -695,6 +718,7 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 	{
 		ph_page_close(&pg);
 		vs->cold_pages++;
+		vs->nonempty_pages = vblock + 1;
 		return;
 	}
 
@@ -715,6 +739,9 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 			bool		record = !PageHasLpDead(page, vs->nindexes);
 			Size		freespace = PageGetHeapFreeSpace(page);
 
+			if (ph_vac_page_has_tuples(page))
+				vs->nonempty_pages = vblock + 1;
+
 			LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
 			ph_page_close(&pg);
 			vs->pin_skipped++;
@@ -726,7 +753,10 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 		LockBufferForCleanup(pg.buf);
 	}
 
-	if (ph_vac_scan_page(vs, pg.buf, vblock))
+	hasdead = ph_vac_scan_page(vs, pg.buf, vblock);
+	if (ph_vac_page_has_tuples(BufferGetPage(pg.buf)))
+		vs->nonempty_pages = vblock + 1;
+	if (hasdead)
 	{
 		/* recorded by the second heap pass, once its dead items are freed */
 		LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
@@ -739,6 +769,154 @@ ph_vac_visit(PhVacState *vs, BlockNumber vblock)
 		LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
 		ph_page_close(&pg);
 		RecordPageWithFreeSpace(vs->rel, vblock, freespace);
+	}
+}
+
+/*
+ * ph_vac_lock_for_truncate takes AccessExclusiveLock as lazy_truncate_heap
+ * does: conditionally, retrying every VACUUM_TRUNCATE_LOCK_WAIT_INTERVAL,
+ * giving up after VACUUM_TRUNCATE_LOCK_TIMEOUT (never queueing behind or
+ * in front of other sessions).
+ */
+static bool
+ph_vac_lock_for_truncate(Relation rel)
+{
+	int			lock_retry = 0;
+
+	while (!ConditionalLockRelation(rel, AccessExclusiveLock))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (++lock_retry > (PH_VAC_TRUNCATE_LOCK_TIMEOUT_MS /
+							PH_VAC_TRUNCATE_LOCK_WAIT_MS))
+		{
+			ereport(DEBUG1,
+					(errmsg("\"%s\": stopping truncate due to conflicting lock request",
+							RelationGetRelationName(rel))));
+			return false;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 PH_VAC_TRUNCATE_LOCK_WAIT_MS,
+						 WAIT_EVENT_VACUUM_TRUNCATE);
+		ResetLatch(MyLatch);
+	}
+	return true;
+}
+
+/*
+ * ph_vac_truncate_tail drops trailing empty vblocks of a table that keeps
+ * rows, as heap's lazy_truncate_heap drops trailing empty pages: only when
+ * at least REL_TRUNCATE_MINIMUM (1000) or 1/16 of the vblocks may go
+ * (should_attempt_truncation), with truncation enabled and no
+ * old_snapshot_threshold, under a conditional AccessExclusiveLock.  Under
+ * the lock, the tail is re-read backwards (count_nondeletable_pages): the
+ * table must not have grown, a vblock is empty when it is unallocated or a
+ * hot page without a used line pointer (cold vblocks hold rows), and a
+ * session waiting for the lock stops the scan (what was verified so far
+ * is still truncated, every 32 vblocks).  ph_truncate_vblocks
+ * (src/lsm/shrink.c) then lowers nvblocks, frees the pages and cuts the VM
+ * and FSM.  Unlike heap, one attempt: a VACUUM interrupted by a lock
+ * waiter leaves the rest to the next VACUUM.
+ */
+static void
+ph_vac_truncate_tail(PhVacState *vs, struct VacuumParams *params)
+{
+	Relation	rel = vs->rel;
+	BlockNumber orig = vs->rel_pages;
+	BlockNumber possibly_freeable;
+	BlockNumber target;
+	BlockNumber result;
+	instr_time	start;
+
+	if (params->truncate == VACOPTVALUE_DISABLED || old_snapshot_threshold >= 0)
+		return;
+	possibly_freeable = orig - Min(vs->nonempty_pages, orig);
+	if (possibly_freeable == 0 ||
+		(possibly_freeable < 1000 && possibly_freeable < orig / 16))
+		return;
+	if (!ph_vac_lock_for_truncate(rel))
+		return;
+
+	if (ph_nvblocks(rel) != orig)
+	{
+		/* extended meanwhile: the new vblocks are in use, as heap */
+		UnlockRelation(rel, AccessExclusiveLock);
+		return;
+	}
+
+	INSTR_TIME_SET_CURRENT(start);
+	target = orig;
+	while (target > vs->nonempty_pages)
+	{
+		BlockNumber vblock = target - 1;
+		PhMapEntry	entry;
+		bool		empty = true;
+
+		if ((orig - target) % 32 == 0 && target != orig)
+		{
+			instr_time	now;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, start);
+			if (INSTR_TIME_GET_MILLISEC(now) >= 20)
+			{
+				if (LockHasWaitersRelation(rel, AccessExclusiveLock))
+				{
+					ereport(vs->verbose ? INFO : DEBUG2,
+							(errmsg("table \"%s\": suspending truncate due to conflicting lock request",
+									RelationGetRelationName(rel))));
+					break;
+				}
+				INSTR_TIME_SET_CURRENT(start);
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+
+		entry = ph_map_get(rel, vblock);
+		if (PhMapIsCold(entry))
+			break;
+		if (entry != PH_MAP_NONE)
+		{
+			PhPage		pg;
+
+			if (!ph_page_open_strategy(rel, vblock, &pg, vs->bstrategy))
+				empty = true;
+			else if (pg.cold)
+			{
+				ph_page_close(&pg);
+				break;
+			}
+			else
+			{
+				Page		page = BufferGetPage(pg.buf);
+
+				LockBuffer(pg.buf, BUFFER_LOCK_SHARE);
+				for (OffsetNumber off = FirstOffsetNumber;
+					 off <= PageGetMaxOffsetNumber(page) && empty; off++)
+				{
+					if (ItemIdIsUsed(PageGetItemId(page, off)))
+						empty = false;
+				}
+				LockBuffer(pg.buf, BUFFER_LOCK_UNLOCK);
+				ph_page_close(&pg);
+			}
+		}
+		if (!empty)
+			break;
+		target--;
+	}
+
+	result = orig;
+	if (target < orig)
+		result = ph_truncate_vblocks(rel, target);
+	UnlockRelation(rel, AccessExclusiveLock);
+
+	if (result < orig)
+	{
+		vs->removed_pages = orig - result;
+		vs->rel_pages = result;
+		ereport(vs->verbose ? INFO : DEBUG2,
+				(errmsg("table \"%s\": truncated %u to %u pages",
+						RelationGetRelationName(rel), orig, result)));
 	}
 }
 
@@ -759,7 +937,6 @@ static bool
 ph_vac_truncate_if_empty(PhVacState *vs, struct VacuumParams *params)
 {
 	Relation	rel = vs->rel;
-	int			lock_retry = 0;
 	BlockNumber nvblocks;
 	bool		empty = true;
 
@@ -769,17 +946,8 @@ ph_vac_truncate_if_empty(PhVacState *vs, struct VacuumParams *params)
 		RelationGetNumberOfBlocks(rel) == 0)
 		return false;
 
-	while (!ConditionalLockRelation(rel, AccessExclusiveLock))
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (++lock_retry > (PH_VAC_TRUNCATE_LOCK_TIMEOUT_MS /
-							PH_VAC_TRUNCATE_LOCK_WAIT_MS))
-			return false;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 PH_VAC_TRUNCATE_LOCK_WAIT_MS,
-						 WAIT_EVENT_VACUUM_TRUNCATE);
-		ResetLatch(MyLatch);
-	}
+	if (!ph_vac_lock_for_truncate(rel))
+		return false;
 
 	/* under the lock: every vblock hot and without a used line pointer */
 	nvblocks = ph_nvblocks(rel);
@@ -1033,11 +1201,15 @@ phantom_relation_vacuum(Relation rel, struct VacuumParams *params,
 	if (vs->do_index_cleanup && vs->nindexes > 0)
 		ph_vac_cleanup_indexes(vs, new_live_tuples);
 
-	/* give the free tail of the file back, as lazy_truncate_heap */
+	/*
+	 * Drop trailing empty vblocks and give the free tail of the file back,
+	 * as lazy_truncate_heap
+	 */
 	if (params->truncate != VACOPTVALUE_DISABLED && !vs->truncated)
 	{
 		pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
 									 PROGRESS_VACUUM_PHASE_TRUNCATE);
+		ph_vac_truncate_tail(vs, params);
 		ph_try_shrink(rel, ph_shrink_min_gain(rel), 5000);
 	}
 

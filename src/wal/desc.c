@@ -65,6 +65,8 @@ phantom_identify(uint8 info)
 			return "SHRINK";
 		case XLOG_PH_COUNTERS:
 			return "COUNTERS";
+		case XLOG_PH_VTRUNCATE:
+			return "VTRUNCATE";
 	}
 	return NULL;
 }
@@ -266,6 +268,17 @@ phantom_desc(StringInfo buf, XLogReaderState *record)
 
 				memcpy(&xl, rec, SizeOfPhFreePush);
 				desc_block(buf, "next", xl.next_free);
+				break;
+			}
+		case XLOG_PH_VTRUNCATE:
+			{
+				xl_ph_vtruncate xl;
+
+				memcpy(&xl, rec, SizeOfPhVtruncate);
+				appendStringInfo(buf, "nvblocks %u%s", xl.vblock,
+								 (xl.flags & PH_VTRUNC_FREED) ? " page freed" : "");
+				if (xl.flags & PH_VTRUNC_FREED)
+					desc_block(buf, "next", xl.next_free);
 				break;
 			}
 		case XLOG_PH_SHRINK:

@@ -813,6 +813,55 @@ redo_free_push(XLogReaderState *record)
 	ph_release(metabuf);
 }
 
+/*
+ * XLOG_PH_VTRUNCATE: forget the last vblock, put its page on the free list,
+ * lower nvblocks (same lock order as the primary: hot, map, meta).
+ */
+static void
+redo_vtruncate(XLogReaderState *record)
+{
+	xl_ph_vtruncate xl;
+	Buffer		hotbuf = InvalidBuffer;
+	Buffer		mapbuf;
+	Buffer		metabuf;
+	BlockNumber hotblk = InvalidBlockNumber;
+
+	memcpy(&xl, XLogRecGetData(record), SizeOfPhVtruncate);
+	if (xl.flags & PH_VTRUNC_FREED)
+	{
+		XLogRecGetBlockTag(record, 1, NULL, NULL, &hotblk);
+		XLogReadBufferForRedoExtended(record, 1, RBM_ZERO_AND_CLEANUP_LOCK,
+									  true, &hotbuf);
+		ph_free_page_init(BufferGetPage(hotbuf), xl.next_free);
+		ph_finish(hotbuf, record);
+	}
+	if (XLogReadBufferForRedo(record, 0, &mapbuf) == BLK_NEEDS_REDO)
+	{
+		ph_map_page_set(BufferGetPage(mapbuf), xl.vblock, PH_MAP_NONE);
+		ph_finish(mapbuf, record);
+	}
+	if (XLogReadBufferForRedo(record, 2, &metabuf) == BLK_NEEDS_REDO)
+	{
+		PhantomMetaPageData *meta = PhantomPageGetMeta(BufferGetPage(metabuf));
+
+		meta->nvblocks = xl.vblock;
+		if (xl.flags & PH_VTRUNC_FREED)
+		{
+			meta->free_head = hotblk;
+			meta->nfree++;
+		}
+		for (int i = 0; i < PH_MAX_LANES; i++)
+		{
+			if (BlockNumberIsValid(meta->lanes[i]) && meta->lanes[i] >= xl.vblock)
+				meta->lanes[i] = InvalidBlockNumber;
+		}
+		ph_finish(metabuf, record);
+	}
+	ph_release(hotbuf);
+	ph_release(mapbuf);
+	ph_release(metabuf);
+}
+
 /* XLOG_PH_COUNTERS: add compaction's byte counts to the metapage */
 static void
 redo_counters(XLogReaderState *record)
@@ -957,6 +1006,9 @@ phantom_redo(XLogReaderState *record)
 			break;
 		case XLOG_PH_FREE_POP:
 			redo_free_pop(record);
+			break;
+		case XLOG_PH_VTRUNCATE:
+			redo_vtruncate(record);
 			break;
 		case XLOG_PH_FREE_PUSH:
 			redo_free_push(record);

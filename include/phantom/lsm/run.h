@@ -129,6 +129,16 @@ extern BlockNumber ph_shrink(Relation rel, BlockNumber min_gain);
 extern BlockNumber ph_try_shrink(Relation rel, BlockNumber min_gain,
 								 int wait_ms);
 
+/*
+ * ph_truncate_vblocks drops trailing vblocks down to target (not below),
+ * last first, while they are empty hot pages (no used line pointer) or
+ * unallocated; stops at the first cold or non-empty one.  Their pages go
+ * on the free list; the VM and FSM are cut to match.  Returns the new
+ * number of vblocks.  The caller holds AccessExclusiveLock on rel
+ * (src/lsm/shrink.c).
+ */
+extern BlockNumber ph_truncate_vblocks(Relation rel, BlockNumber target);
+
 /* heap's truncation threshold: 1000 pages or 1/16 of the file */
 extern BlockNumber ph_shrink_min_gain(Relation rel);
 

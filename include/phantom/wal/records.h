@@ -47,6 +47,7 @@ extern const char *ph_hdr_decode(const char *p, const char *end,
 #define XLOG_PH_FREE_PUSH		0xC0	/* put a page on the free list */
 #define XLOG_PH_SHRINK			0xD0	/* tail truncation: reset, move, cut */
 #define XLOG_PH_COUNTERS		0xE0	/* compaction byte counters (meta) */
+#define XLOG_PH_VTRUNCATE		0xF0	/* VACUUM drops the last vblock */
 
 /* Flags of tuple-changing records */
 #define XLPH_INIT_PAGE			0x01	/* block 0 was (re)initialised */
@@ -293,6 +294,24 @@ typedef struct xl_ph_free_push
 } xl_ph_free_push;
 
 #define SizeOfPhFreePush		sizeof(xl_ph_free_push)
+
+/*
+ * XLOG_PH_VTRUNCATE (src/lsm/shrink.c, ph_truncate_vblocks): the last
+ * vblock, empty, goes away: nvblocks := vblock.  Block 0 its map page (std;
+ * entry := none), block 1 its hot page if it had one (init: becomes a free
+ * page whose next is next_free, and the head of the free list), block 2
+ * the metapage (std; nvblocks, free list, lanes at or past vblock reset).
+ */
+#define PH_VTRUNC_FREED			0x01	/* block 1 is registered */
+
+typedef struct xl_ph_vtruncate
+{
+	BlockNumber vblock;			/* the dropped vblock = new nvblocks */
+	BlockNumber next_free;		/* old free_head */
+	uint8		flags;			/* PH_VTRUNC_FREED */
+} xl_ph_vtruncate;
+
+#define SizeOfPhVtruncate		(offsetof(xl_ph_vtruncate, flags) + sizeof(uint8))
 
 /*
  * XLOG_PH_SHRINK (src/lsm/shrink.c), one of three operations:
