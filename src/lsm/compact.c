@@ -143,13 +143,21 @@ typedef enum PhSettle
 
 /*
  * tuple_settled says whether a tuple header is frozen with an invalid
- * xmax, i.e. means the same to every snapshot.
+ * xmax, i.e. means the same to every snapshot and holds no xid at all.
+ * The raw xmax must be zero, not just hinted invalid: an aborted updater's
+ * or locker's xid stays in the header until freezing clears it, and a
+ * page that keeps one must not be marked all-frozen or go cold, or
+ * relfrozenxid would move past that xid (VACUUM never visits such pages)
+ * and the next VACUUM after a thaw would fail with "found xmax ... from
+ * before relfrozenxid" (heap_prepare_freeze_tuple).
  */
 static inline bool
 tuple_settled(HeapTupleHeader htup)
 {
 	return HeapTupleHeaderXminFrozen(htup) &&
-		(htup->t_infomask & HEAP_XMAX_INVALID) != 0;
+		(htup->t_infomask & HEAP_XMAX_INVALID) != 0 &&
+		(htup->t_infomask & HEAP_XMAX_IS_MULTI) == 0 &&
+		HeapTupleHeaderGetRawXmax(htup) == InvalidTransactionId;
 }
 
 /*

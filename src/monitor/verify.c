@@ -519,9 +519,11 @@ check_heap_image(VerifyState *vs, Page page, BlockNumber vb, BlockNumber blk,
 		{
 			vs->checked[VC_COLD_INV]++;
 			if (!HeapTupleHeaderXminFrozen(tup) ||
-				!(tup->t_infomask & HEAP_XMAX_INVALID))
-				problem(vs, VC_COLD_INV, "vblock %u (run page %u): item %u is not frozen with an invalid xmax (infomask 0x%04x)",
-						vb, blk, off, tup->t_infomask);
+				!(tup->t_infomask & HEAP_XMAX_INVALID) ||
+				HeapTupleHeaderGetRawXmax(tup) != InvalidTransactionId)
+				problem(vs, VC_COLD_INV, "vblock %u (run page %u): item %u is not frozen with an invalid xmax (infomask 0x%04x, xmax %u)",
+						vb, blk, off, tup->t_infomask,
+						HeapTupleHeaderGetRawXmax(tup));
 		}
 	}
 	return ndead;
