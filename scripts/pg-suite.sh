@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #
 # pg-suite.sh: runs PostgreSQL 15's own regression suite (src/test/regress,
-# parallel_schedule) and isolation suite (src/test/isolation,
-# isolation_schedule) twice each, on a temporary instance with phantom
+# parallel_schedule), isolation suite (src/test/isolation,
+# isolation_schedule) and the regression suites of the contrib modules
+# that read table storage (contrib) twice each, on a temporary instance with phantom
 # preloaded: first with default_table_access_method = heap (the baseline),
 # then with default_table_access_method = phantom, whose outputs are compared
 # with the baseline's.  Every test whose output differs is listed; the last
@@ -15,8 +16,16 @@
 #                                             suite needs test_setup first)
 #
 # Options:
-#   --suite S        regress, isolation, or "regress isolation" (default)
-#   --tests "T..."   run these tests instead of the schedule
+#   --suite S        regress, isolation, contrib, or several
+#                    ("regress isolation contrib" is the default)
+#   --tests "T..."   run these tests instead of the schedule (regress,
+#                    isolation)
+#   --modules "M..." contrib modules to run (default: amcheck pageinspect
+#                    pg_visibility pgstattuple pg_surgery tsm_system_rows
+#                    tsm_system_time file_fdw postgres_fdw bloom
+#                    pg_freespacemap phantom; "phantom" is
+#                    regress/pgsuite-contrib, our own test); each module's
+#                    REGRESS (and ISOLATION) tests from its Makefile
 #   --no-install     do not run scripts/install.sh first
 #   --keep           keep the temporary directory (outputs, diffs, logs)
 #   --set 'NAME = V' add a setting to both instances (repeatable), e.g.

@@ -636,6 +636,9 @@ truncate_vm_fsm(Relation rel, BlockNumber nvblocks)
 		if (BlockNumberIsValid(blocks[nforks]))
 			forks[nforks++] = VISIBILITYMAP_FORKNUM;
 	}
+	/* as RelationTruncate: no checkpoint between the record and the cut */
+	Assert((MyProc->delayChkptFlags & DELAY_CHKPT_COMPLETE) == 0);
+	MyProc->delayChkptFlags |= DELAY_CHKPT_COMPLETE;
 	if (RelationNeedsWAL(rel))
 	{
 		xl_smgr_truncate xlrec;
@@ -654,6 +657,7 @@ truncate_vm_fsm(Relation rel, BlockNumber nvblocks)
 		smgrtruncate(RelationGetSmgr(rel), forks, nforks, blocks);
 	else
 		CacheInvalidateSmgr(RelationGetSmgr(rel)->smgr_rnode);
+	MyProc->delayChkptFlags &= ~DELAY_CHKPT_COMPLETE;
 	RelationSetTargetBlock(rel, InvalidBlockNumber);
 	if (fsm)
 		FreeSpaceMapVacuumRange(rel, nvblocks, InvalidBlockNumber);

@@ -25,12 +25,13 @@
  *	  until we are done (a concurrent thaw only makes cold vblocks hot, and
  *	  the xids it writes are newer than our OldestXmin).
  *
- *	  Vblocks are never given back (empty hot pages are recycled by
- *	  compaction), but the physical tail is: unless the table's
- *	  vacuum_truncate is off, VACUUM ends with ph_try_shrink (src/lsm/
- *	  shrink.c) under a conditional AccessExclusiveLock, with heap's
- *	  thresholds (1000 pages or 1/16 of the file).  When VACUUM left the
- *	  table without any tuple, the whole fork goes instead
+ *	  Truncation, unless the table's vacuum_truncate is off: trailing empty
+ *	  vblocks are dropped as heap drops trailing empty pages
+ *	  (ph_vac_truncate_tail: heap's thresholds and lock dance, then
+ *	  ph_truncate_vblocks in src/lsm/shrink.c), and the physical tail of
+ *	  the file is given back by ph_try_shrink (src/lsm/shrink.c), both
+ *	  under a conditional AccessExclusiveLock.  When VACUUM left the table
+ *	  without any tuple, the whole fork goes instead
  *	  (ph_vac_truncate_if_empty), as heap's truncation of trailing empty
  *	  pages would give everything back.
  *
