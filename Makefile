@@ -12,10 +12,11 @@ PGFILEDESC = "phantom - LSM table access method, Raft replication, sharding"
 SRCS = $(sort $(wildcard src/*.c src/*/*.c))
 OBJS = $(SRCS:.c=.o)
 
-PG_CPPFLAGS = -I$(srcdir)/include
+PG_CPPFLAGS = -I$(srcdir)/include -I$(libpq_srcdir)
 # PGXS already passes PostgreSQL's warning flags; CI adds -Werror (make
 # PROFILE=-Werror) so that a warning fails the build.
-SHLIB_LINK = -lzstd -lpthread
+# libpq: table snapshots copy a leader's tables (src/replication/snapshot.c)
+SHLIB_LINK = -lzstd -lpthread -lpq
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -33,6 +33,7 @@ int			phantom_node_add_timeout = 60000;
 char	   *phantom_node_name = NULL;
 int			phantom_raft_compact_entries = 10000;
 bool		phantom_raft_debug_fail_writes = false;
+int			phantom_debug_table_snapshot_delay = 0;
 int			phantom_raft_election_timeout = 300;
 int			phantom_raft_heartbeat_interval = 50;
 char	   *phantom_raft_listen = NULL;
@@ -220,6 +221,15 @@ phantom_guc_init(void)
 							 PGC_SIGHUP,
 							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("phantom.debug_table_snapshot_delay",
+							"Testing only: a table snapshot waits this long before its local commit.",
+							"A fault point for crash tests of the catch-up by table snapshot.",
+							&phantom_debug_table_snapshot_delay,
+							0, 0, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("phantom.raft_election_timeout",
 							"Time without a leader after which a follower starts an election.",

@@ -31,9 +31,10 @@
  *	  crash that loses unflushed commits re-applies them from the log.  After a
  *	  restart the worker starts at the first entry of the log and skips,
  *	  by the ledger, what is applied already (the ledger is the truth, the
- *	  commit index the upper bound).  Entries compacted before this node
- *	  applied them (a snapshot installed from the leader) are reported with
- *	  a WARNING: table data snapshots do not exist yet.
+ *	  commit index the upper bound).  If the log no longer holds the next
+ *	  entry and the ledger lacks TXN entries the log's snapshot covers (it
+ *	  was installed from the leader), the worker copies the tables from the
+ *	  leader (snapshot.c) and continues after the copy's watermark.
  *
  * src/replication/apply.c
  *
@@ -656,6 +657,7 @@ phantom_apply_worker_main(Datum arg)
 	uint64		next;
 	Size		bufsize = READ_BUF_SIZE;
 	bool		warned_no_ledger = false;
+	bool		catching_up = false;
 	dsm_segment *seg = NULL;		/* read buffer, kept across reads */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -722,18 +724,60 @@ phantom_apply_worker_main(Datum arg)
 		}
 		if (next < first)
 		{
-			/*
-			 * next == 1: a fresh start; the raft worker warns when a snapshot
-			 * it installed skips table changes.
-			 */
-			if (next > 1)
+			uint64		snap_index,
+						snap_count;
+			bool		known;
+			uint64		w;
+
+			LWLockAcquire(ph_repl_shared->lock, LW_SHARED);
+			snap_index = ph_repl_shared->snap_index;
+			snap_count = ph_repl_shared->snap_txn_count;
+			known = ph_repl_shared->snap_count_known;
+			first = ph_repl_shared->first_index;
+			LWLockRelease(ph_repl_shared->lock);
+			if (!ledger_exists())
+			{
+				if (!warned_no_ledger)
+					ereport(WARNING,
+							(errmsg("phantom apply: table phantom.applied does not exist in database \"%s\"; waiting",
+									phantom_database),
+							 errhint("Run CREATE EXTENSION phantom in database \"%s\" (phantom.database) on every node.",
+									 phantom_database)));
+				warned_no_ledger = true;
+				pg_usleep(1000000);
+				continue;
+			}
+			warned_no_ledger = false;
+			if (known && snap_index >= next &&
+				ph_repl_table_snapshot_needed(snap_index, snap_count))
+			{
+				/* table changes this node lacks were compacted: copy */
+				if (!catching_up)
+					ereport(LOG,
+							(errmsg("phantom apply: raft entries " UINT64_FORMAT " to " UINT64_FORMAT " are no longer in the log and hold table changes this node has not applied; catching up by a table snapshot from the leader",
+									next, snap_index)));
+				catching_up = true;
+				if (!ph_repl_table_snapshot(first, &w))
+				{
+					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 1000, PG_WAIT_EXTENSION);
+					ResetLatch(MyLatch);
+					continue;
+				}
+				catching_up = false;
+				next = w + 1;
+				set_tables_applied(w);
+				continue;
+			}
+			if (!known && next > 1)
 				ereport(WARNING,
 						(errmsg("phantom apply: raft entries " UINT64_FORMAT " to " UINT64_FORMAT " are no longer in the log; applying from " UINT64_FORMAT,
 								next, first - 1, first),
-						 errdetail("They were compacted into a snapshot before this node applied them to its tables (or this node received the snapshot from the leader); table changes in them, if any, are missing here."),
-						 errhint("Table data snapshots are not implemented yet: if phantom tables changed in those entries, rebuild this node with a copy of the tables.")));
+						 errdetail("The log's snapshot does not say how many table changes it covers (older format); table changes in them, if any, are missing here."),
+						 errhint("If phantom tables changed in those entries, rebuild this node with a copy of the tables.")));
 			next = first;
 			set_tables_applied(next - 1);
+			continue;
 		}
 
 		if (seg == NULL || dsm_segment_map_length(seg) < bufsize)

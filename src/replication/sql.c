@@ -923,8 +923,8 @@ Datum
 phantom_raft_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[10];
-	bool		nulls[10] = {0};
+	Datum		values[12];
+	bool		nulls[12] = {0};
 	PhReplShared *st;
 	const PhReplMember *l;
 
@@ -948,6 +948,11 @@ phantom_raft_status(PG_FUNCTION_ARGS)
 	values[7] = Int64GetDatum((int64) st->counters.log_entries);
 	values[8] = Int64GetDatum((int64) st->counters.proposals);
 	values[9] = Int64GetDatum((int64) st->counters.proposal_batches);
+	values[10] = Int64GetDatum((int64) st->tables_applied);
+	if (st->table_snapshot[0])
+		values[11] = CStringGetTextDatum(st->table_snapshot);
+	else
+		nulls[11] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -81,6 +81,12 @@ static uint64 published_leader_term = 0;
 static uint64 last_txn_index = 0;	/* highest TXN entry applied (or in the
 									 * snapshot): does a snapshot skip table
 									 * changes? */
+static uint64 txn_count = 0;	/* TXN entries up to the applied index */
+static bool txn_count_known = true; /* false after a snapshot without the
+									 * count (older format) */
+static uint64 snap_index = 0;	/* the log's snapshot, published for the */
+static uint64 snap_txn_count = 0;	/* apply worker (table snapshots) */
+static bool snap_count_known = false;
 
 static int	n_tracked = 0;		/* request slots PROPOSED (as of the last
 								 * scan): their entries await commit */
@@ -339,6 +345,8 @@ book_reset(void)
 		ph_tr_set_address(book[i].id, "");
 	n_book = 0;
 	last_txn_index = 0;
+	txn_count = 0;
+	txn_count_known = true;
 }
 
 /*
@@ -398,10 +406,11 @@ apply_member(const uint8 *data, uint32 len, uint64 index)
 
 /*
  * book_load_snapshot loads the address book from a snapshot's host data:
- * a sequence of (4-byte length, MEMBER_SET payload).
+ * a sequence of (4-byte length, MEMBER_SET payload), and the TXN marker;
+ * index is the snapshot's.
  */
 static void
-book_load_snapshot(const uint8 *data, uint32 len)
+book_load_snapshot(uint64 index, const uint8 *data, uint32 len)
 {
 	uint32		off = 0;
 
@@ -414,16 +423,24 @@ book_load_snapshot(const uint8 *data, uint32 len)
 		off += 4;
 		if (l > len - off)
 			break;
-		if (l == 9 && data[off] == PH_REPL_PAYLOAD_TXN)
+		if (l >= 9 && data[off] == PH_REPL_PAYLOAD_TXN)
 		{
-			/* marker: the highest TXN entry the snapshot covers */
+			/* marker: the highest TXN entry the snapshot covers, and the
+			 * number of TXN entries up to its index */
 			memcpy(&last_txn_index, data + off + 1, 8);
+			txn_count_known = l >= 17;
+			txn_count = 0;
+			if (txn_count_known)
+				memcpy(&txn_count, data + off + 9, 8);
 			off += l;
 			continue;
 		}
 		apply_member(data + off, l, 0);
 		off += l;
 	}
+	snap_index = index;
+	snap_txn_count = txn_count;
+	snap_count_known = txn_count_known;
 }
 
 /* apply_entry applies one committed entry to the local state. */
@@ -445,6 +462,7 @@ apply_entry(const PhRaftEntry *e)
 		case PH_REPL_PAYLOAD_TXN:
 			/* the apply worker's (apply.c); remembered for snapshots */
 			last_txn_index = Max(last_txn_index, e->index);
+			txn_count++;
 			break;
 		default:
 			ereport(LOG,
@@ -630,6 +648,8 @@ restore_core(void)
 	ph_raft_log_hard_state(rlog, &hs);
 	ph_raft_log_snapshot(rlog, &sidx, &sterm);
 	book_reset();
+	snap_index = 0;
+	snap_count_known = false;
 	memset(&snap, 0, sizeof(snap));
 	if (sidx > 0)
 	{
@@ -645,7 +665,7 @@ restore_core(void)
 			return false;
 		}
 		have_snap = true;
-		book_load_snapshot(snap.data, snap.len);
+		book_load_snapshot(sidx, snap.data, snap.len);
 	}
 
 	acc.cap = 64;
@@ -745,7 +765,7 @@ persist_ready(const PhRaftReady *rd)
 			return false;
 		}
 		pfree(blob);
-		book_load_snapshot(s->data, s->len);
+		book_load_snapshot(s->index, s->data, s->len);
 		ereport(LOG,
 				(errmsg("phantom raft: installed a snapshot at index " UINT64_FORMAT " from the leader",
 						s->index)));
@@ -756,12 +776,10 @@ persist_ready(const PhRaftReady *rd)
 			ta = ph_repl_shared->tables_applied;
 			LWLockRelease(ph_repl_shared->lock);
 			if (ta < last_txn_index)
-				ereport(WARNING,
+				ereport(LOG,
 						(errmsg("phantom raft: the snapshot skips raft entries " UINT64_FORMAT " to " UINT64_FORMAT " that this node has not applied to its tables",
 								ta + 1, s->index),
-						 errdetail("Snapshots do not carry table data yet; the table changes in those entries (the last at index " UINT64_FORMAT ") are missing on this node.",
-								   last_txn_index),
-						 errhint("If the skipped entries changed phantom tables, rebuild this node: remove it, then add it back with a new data directory that has the tables' data.")));
+						 errdetail("The apply worker compares its ledger with the snapshot and, if table changes are missing, copies the tables from the leader (table snapshot).")));
 		}
 	}
 	if (rd->n_entries > 0)
@@ -842,17 +860,43 @@ process_readies(void)
 	finish_proposals(true);
 }
 
+/* is_txn_entry: a committed entry carrying table changes. */
+static bool
+is_txn_entry(const PhRaftEntry *e)
+{
+	return e && e->type == PH_RAFT_ENTRY_NORMAL && e->len > 0 &&
+		((const uint8 *) e->data)[0] == PH_REPL_PAYLOAD_TXN;
+}
+
 /*
- * encode_book serialises the address book as snapshot host data: a
- * sequence of (4-byte LE length, MEMBER_SET payload).  palloc'd.
+ * encode_book serialises the address book as snapshot host data at index
+ * at (<= the applied index): a sequence of (4-byte LE length, MEMBER_SET
+ * payload), then the TXN marker (highest TXN index and number of TXN
+ * entries up to at; the entries after at are still in the core's log).
+ * palloc'd.
  */
 static uint8 *
-encode_book(uint32 *len)
+encode_book(uint64 at, uint32 *len, uint64 *count_out)
 {
-	size_t		cap = 4 + 9 + (size_t) n_book * 1024;
+	size_t		cap = 4 + 17 + (size_t) n_book * 1024;
 	uint8	   *buf = palloc(cap);
 	uint32		off = 0;
 	int			i;
+	uint64		last_at = 0;
+	uint64		count_at = txn_count;
+
+	for (uint64 j = ph_raft_applied_index(core); j > at; j--)
+		if (is_txn_entry(ph_raft_entry_at(core, j)))
+			count_at--;
+	if (last_txn_index <= at)
+		last_at = last_txn_index;
+	else
+		for (uint64 j = at; j > 0 && j >= ph_raft_first_index(core); j--)
+			if (is_txn_entry(ph_raft_entry_at(core, j)))
+			{
+				last_at = j;
+				break;
+			}
 
 	for (i = 0; i < n_book; i++)
 	{
@@ -867,14 +911,16 @@ encode_book(uint32 *len)
 		buf[off + 3] = (l >> 24) & 0xff;
 		off += 4 + l;
 	}
-	/* (9, TXN, highest TXN index): an older node skips it as a record
-	 * whose first byte is no MEMBER_* type */
-	buf[off] = 9;
+	/* (17, TXN, highest TXN index, TXN count): an older node skips it as
+	 * a record whose first byte is no MEMBER_* type */
+	buf[off] = 17;
 	buf[off + 1] = buf[off + 2] = buf[off + 3] = 0;
 	buf[off + 4] = PH_REPL_PAYLOAD_TXN;
-	memcpy(buf + off + 5, &last_txn_index, 8);
-	off += 13;
+	memcpy(buf + off + 5, &last_at, 8);
+	memcpy(buf + off + 13, &count_at, 8);
+	off += 21;
 	*len = off;
+	*count_out = count_at;
 	return buf;
 }
 
@@ -892,6 +938,7 @@ maybe_compact(void)
 	uint64		applied;
 	uint8	   *data;
 	uint32		len;
+	uint64		count_at;
 	int			rc;
 	PhRaftLogError err;
 
@@ -905,7 +952,7 @@ maybe_compact(void)
 	LWLockRelease(ph_repl_shared->lock);
 	if (applied < (cur ? cur->index : 0) + (uint64) phantom_raft_compact_entries)
 		return;
-	data = encode_book(&len);
+	data = encode_book(applied, &len, &count_at);
 	rc = ph_raft_compact(core, applied, data, len);
 	pfree(data);
 	if (rc != PH_RAFT_OK)
@@ -928,6 +975,9 @@ maybe_compact(void)
 		}
 		pfree(blob);
 	}
+	snap_index = cur->index;
+	snap_txn_count = count_at;
+	snap_count_known = txn_count_known;
 	ereport(LOG, (errmsg("phantom raft: log compacted up to index " UINT64_FORMAT,
 						 cur->index)));
 }
@@ -1500,6 +1550,9 @@ publish_status(void)
 		sh->applied_index = ph_raft_applied_index(core);
 		sh->last_index = ph_raft_last_index(core);
 		sh->first_index = ph_raft_first_index(core);
+		sh->snap_index = snap_index;
+		sh->snap_txn_count = snap_txn_count;
+		sh->snap_count_known = snap_count_known;
 		if (sh->role == PH_RAFT_LEADER && sh->term != published_leader_term)
 		{
 			/* elected: writes wait until the tables reflect this index */

@@ -187,6 +187,10 @@ typedef struct PhReplShared
 	uint64		first_index;	/* first entry still in the log */
 	uint64		term_start_index;	/* leader: last index when it was
 									 * elected (its no-op included) */
+	uint64		snap_index;		/* index of the log's snapshot (0 = none) */
+	uint64		snap_txn_count; /* TXN entries up to snap_index (from the
+								 * snapshot's marker), if snap_count_known */
+	bool		snap_count_known;
 	PhReplMember members[PH_REPL_MAX_MEMBERS];
 
 	uint64		boot_id;		/* new at every shared memory initialization
@@ -210,6 +214,8 @@ typedef struct PhReplShared
 								 * commits wait until the apply worker has
 								 * passed it */
 	PhReplCounters counters;	/* published with the status */
+	char		table_snapshot[160];	/* state of the current / last table
+										 * snapshot (snapshot.c), "" = none */
 } PhReplShared;
 
 extern PGDLLIMPORT PhReplShared *ph_repl_shared;
@@ -272,6 +278,19 @@ extern int	phantom_commit_timeout;
 /* apply.c: the apply worker. */
 extern bool ph_repl_applying;	/* this process is the apply worker */
 extern PGDLLEXPORT void phantom_apply_worker_main(Datum arg);
+
+/*
+ * snapshot.c: table snapshots, run by the apply worker when the log no
+ * longer holds its next entry.  ph_repl_table_snapshot_needed: does the
+ * local ledger lack TXN entries the log's snapshot covers?
+ * ph_repl_table_snapshot: copies the phantom tables and the ledger from
+ * the leader in one local transaction; true with *watermark = the index
+ * to continue after, false if it could not start (no leader, the
+ * leader's tables lag this node's log): retry later.  Errors are ERRORs.
+ */
+extern bool ph_repl_table_snapshot_needed(uint64 snap_index, uint64 txn_count);
+extern bool ph_repl_table_snapshot(uint64 first_index, uint64 *watermark);
+extern int	phantom_debug_table_snapshot_delay;
 
 /* TXN payload format (after the payload-type byte). */
 #define PH_TXN_MAGIC		0x58544850	/* "PHTX" */
