@@ -93,6 +93,7 @@ $F->start;
 my $t = poll(60, sub { same($F) });
 ok(defined $t, 't3 caught up: same content and ledger as the leader');
 diag(sprintf('t3 caught up in %.1f s', $t // -1));
+diag($1) if slurp_file($F->logfile) =~ /(phantom table snapshot from .*\n.*DETAIL.*)/;
 like(slurp_file($F->logfile),
 	qr/phantom table snapshot from t\d at index \d+: 2 tables, \d+ rows/,
 	'by a table snapshot (LOG line)');
