@@ -144,8 +144,9 @@ GRANT SELECT ON phantom.applied TO phantom_admin;
  * (src/replication/snapshot.c): the leader's definition creates a table a
  * catching-up node lacks, and the same function run on both sides tells
  * whether a local table differs.  Names are schema-qualified (search_path
- * is pg_catalog while it runs).  is_fk: foreign keys, run after every
- * table exists.
+ * is pg_catalog while it runs).  is_fk: foreign keys and triggers, run
+ * after every table exists.  Not included: grants, owner, trigger enable
+ * states, storage parameters.
  */
 CREATE FUNCTION phantom_internal.table_ddl(rel regclass, OUT ord integer,
 	OUT is_fk boolean, OUT stmt text)
@@ -163,8 +164,12 @@ BEGIN
 	  INTO q, ident
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE c.oid = rel;
-	ord := 0;
+	ord := 1;
 	is_fk := false;
+	stmt := (SELECT format('CREATE SCHEMA IF NOT EXISTS %I', n.nspname)
+			   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			  WHERE c.oid = rel);
+	RETURN NEXT;
 	-- sequences of serial columns (identity sequences come with the column)
 	FOR r IN SELECT s.oid::regclass::text AS seq, format_type(sq.seqtypid, NULL) AS typ,
 					sq.seqincrement, sq.seqmin, sq.seqmax, sq.seqstart, sq.seqcache,
@@ -238,6 +243,57 @@ BEGIN
 		ord := ord + 1;
 		RETURN NEXT;
 	END IF;
+	IF (SELECT relrowsecurity FROM pg_class WHERE oid = rel) THEN
+		stmt := format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', q);
+		ord := ord + 1;
+		RETURN NEXT;
+	END IF;
+	IF (SELECT relforcerowsecurity FROM pg_class WHERE oid = rel) THEN
+		stmt := format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', q);
+		ord := ord + 1;
+		RETURN NEXT;
+	END IF;
+	FOR r IN SELECT p.policyname, p.permissive, p.cmd, p.qual, p.with_check,
+					(SELECT string_agg(CASE WHEN x = 'public' THEN 'PUBLIC' ELSE quote_ident(x) END, ', ')
+					   FROM unnest(p.roles) x) AS roles
+			   FROM pg_policies p JOIN pg_class c ON c.relname = p.tablename
+			   JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = p.schemaname
+			  WHERE c.oid = rel ORDER BY p.policyname COLLATE "C"
+	LOOP
+		stmt := format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', r.policyname, q,
+					   r.permissive, r.cmd, r.roles, coalesce(' USING (' || r.qual || ')', ''),
+					   coalesce(' WITH CHECK (' || r.with_check || ')', ''));
+		ord := ord + 1;
+		RETURN NEXT;
+	END LOOP;
+	stmt := (SELECT format('COMMENT ON TABLE %s IS %L', q, d.description)
+			   FROM pg_description d
+			  WHERE d.objoid = rel AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0);
+	IF stmt IS NOT NULL THEN
+		ord := ord + 1;
+		RETURN NEXT;
+	END IF;
+	FOR r IN SELECT format('COMMENT ON COLUMN %s.%I IS %L', q, a.attname, d.description) AS c
+			   FROM pg_description d
+			   JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = d.objsubid
+			  WHERE d.objoid = rel AND d.classoid = 'pg_class'::regclass AND d.objsubid > 0
+			  ORDER BY a.attnum
+	LOOP
+		stmt := r.c;
+		ord := ord + 1;
+		RETURN NEXT;
+	END LOOP;
+	-- triggers run functions: with the foreign keys, after every table
+	is_fk := true;
+	FOR r IN SELECT pg_get_triggerdef(t.oid) AS def
+			   FROM pg_trigger t WHERE t.tgrelid = rel AND NOT t.tgisinternal
+			  ORDER BY t.tgname COLLATE "C"
+	LOOP
+		stmt := r.def;
+		ord := ord + 1;
+		RETURN NEXT;
+	END LOOP;
+	is_fk := false;
 	FOR r IN SELECT s.oid::regclass::text AS seq, a.attname
 			   FROM pg_depend d
 			   JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
