@@ -42,18 +42,15 @@ my $bulk = $ENV{PHANTOM_TSNAP_ROWS} // 5000;
 my $F = $n{t3};
 
 # content of every replicated table, the ledger's size and maximum
-# (tab_md5 is a plain function, created on every node: not replicated)
-for my $name (@names)
-{
-	$n{$name}->safe_psql('postgres', q{
-		CREATE FUNCTION tab_md5(t regclass) RETURNS text LANGUAGE plpgsql AS $$
-		DECLARE r text;
-		BEGIN
-			IF t IS NULL THEN RETURN 'none'; END IF;
-			EXECUTE format('SELECT md5(coalesce(string_agg(x::text, '','' ORDER BY id), '''')) FROM %s x', t) INTO r;
-			RETURN r;
-		END $$});
-}
+# (tab_md5: a function, replicated as DDL from the leader)
+$L->safe_psql('postgres', q{
+	CREATE FUNCTION tab_md5(t regclass) RETURNS text LANGUAGE plpgsql AS $$
+	DECLARE r text;
+	BEGIN
+		IF t IS NULL THEN RETURN 'none'; END IF;
+		EXECUTE format('SELECT md5(coalesce(string_agg(x::text, '','' ORDER BY id), '''')) FROM %s x', t) INTO r;
+		RETURN r;
+	END $$});
 my $content = q{SELECT tab_md5(to_regclass('acct')) || ':' || tab_md5(to_regclass('ev'))
   || ':' || (SELECT count(*) || '/' || max(index) FROM phantom.applied)};
 sub same { my ($node) = @_; my $want = q1($L, $content); return $want ne '' && q1($node, $content) eq $want }
