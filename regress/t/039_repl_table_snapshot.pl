@@ -116,7 +116,7 @@ $F->append_conf('postgresql.conf', "phantom.debug_table_snapshot_delay = 4000\n"
 $F->stop('fast');
 $L->safe_psql('postgres', qq{UPDATE acct SET bal = bal + 1 WHERE id = $_; INSERT INTO ev (acct, amount) VALUES ($_, 1)})
   for 1 .. 40;
-$L->safe_psql('postgres', q{INSERT INTO acct SELECT g, 'late' || g, 0 FROM generate_series(30001, 31000) g});
+$L->safe_psql('postgres', qq{INSERT INTO acct SELECT g, 'late' || g, 0 FROM generate_series($bulk + 1001, $bulk + 2000) g});
 $F->start;
 ok( defined poll(
 		40,
