@@ -11,7 +11,9 @@
 # table, index and column exist, and it then follows new writes from the
 # log.  Second round: the follower is killed (kill -9) in the middle of its
 # table snapshot (phantom.debug_table_snapshot_delay holds the copy before
-# its local commit) and converges after its restart.  Every wait is bounded.
+# its local commit) and converges after its restart.  Last, a node added to
+# the cluster (whose DDL entries are long compacted) gets the tables by a
+# table snapshot too.  Every wait is bounded.
 #
 use strict;
 use warnings;
@@ -135,6 +137,25 @@ is(q1($F, q{SELECT count(*) FROM acct WHERE owner LIKE 'late%'}), '1000', 'the r
 
 $L->safe_psql('postgres', q{INSERT INTO ev (acct, amount) VALUES (2, 2)});
 ok(defined poll(20, sub { same($F) && same($n{t2}) }), 'every node follows the log again');
+# a node added to the cluster now gets the tables by a table snapshot too
+# (their DDL entries were compacted long ago); tab_md5 is created by hand,
+# its DDL entry is gone as well
+$n{t4} = raft_node('t4', 'tsnap-secret', "phantom.raft_compact_entries = 20\nlisten_addresses = '127.0.0.1'\n");
+$n{t4}->restart;
+$n{t4}->safe_psql('postgres', q{
+	CREATE FUNCTION tab_md5(t regclass) RETURNS text LANGUAGE plpgsql AS $$
+	DECLARE r text;
+	BEGIN
+		IF t IS NULL THEN RETURN 'none'; END IF;
+		EXECUTE format('SELECT md5(coalesce(string_agg(x::text, '','' ORDER BY id), '''')) FROM %s x', t) INTO r;
+		RETURN r;
+	END $$});
+my $ci4 = "host=127.0.0.1 port=" . $n{t4}->port . " dbname=postgres";
+$L->safe_psql('postgres', "SELECT phantom.node_add('t4', '$ci4', '$raft_addr{t4}')");
+ok(defined poll(60, sub { same($n{t4}) }), 'a node added later has the same tables and ledger (table snapshot)');
+like(slurp_file($n{t4}->logfile), qr/phantom table snapshot from t1 at index \d+: 2 tables/,
+	'the new node logged its table snapshot');
+
 ok(!grep({ slurp_file($_->logfile) =~ /terminated by signal|PANIC/ } values %n), 'nothing crashed');
 
 $_->stop('immediate') for values %n;
