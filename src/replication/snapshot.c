@@ -643,6 +643,9 @@ do_snapshot(const char *leader, const char *conninfo, uint64 first_index,
 	set_local_guc("search_path", "pg_catalog");
 	set_local_guc("DateStyle", "ISO");
 	set_local_guc("IntervalStyle", "postgres");
+	/* the apply worker commits asynchronously; this commit bounds log
+	 * compaction at once (tables_durable), so flush it */
+	set_local_guc("synchronous_commit", "on");
 
 	/* drop what the leader lacks or defines differently */
 	local = local_tables();
