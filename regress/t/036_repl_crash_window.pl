@@ -25,23 +25,9 @@ use RaftTest;
 my @names = qw(w1 w2 w3);
 my %n = map { $_ => raft_node($_, 'window-secret', "wal_writer_delay = 10s\n") } @names;
 my @all = @n{@names};
-$n{w1}->safe_psql('postgres', 'SELECT phantom.cluster_create()');
-for my $name (qw(w2 w3))
-{
-	my $ci = $n{$name}->connstr('postgres') =~ s/'/''/gr;
-	$n{w1}->safe_psql('postgres',
-		"SELECT phantom.node_add('$name', '$ci', '$raft_addr{$name}')");
-}
+raft_cluster(\%n, 'w1', qw(w2 w3));
 
-sub leader
-{
-	for my $name (@names)
-	{
-		next unless $n{$name}->{_pid};
-		return $name if q1($n{$name}, 'SELECT role FROM phantom.raft_status()', 5) eq 'leader';
-	}
-	return undef;
-}
+sub leader { return raft_leader(\%n) }
 
 my $content = q{SELECT count(*) || ':' || coalesce(sum(v), 0) || ':' || (SELECT count(*) || '/' || max(index) FROM phantom.applied) FROM t};
 

@@ -29,23 +29,9 @@ $_->safe_psql('postgres', 'CREATE ROLE ddl_reader') for @all;
 # a function that exists on d3 only, before the cluster: divergence
 $n{d3}->safe_psql('postgres', 'CREATE FUNCTION only_here() RETURNS int LANGUAGE sql AS $$ SELECT 3 $$');
 
-$n{d1}->safe_psql('postgres', 'SELECT phantom.cluster_create()');
-for my $name (qw(d2 d3))
-{
-	my $ci = $n{$name}->connstr('postgres') =~ s/'/''/gr;
-	$n{d1}->safe_psql('postgres',
-		"SELECT phantom.node_add('$name', '$ci', '$raft_addr{$name}')");
-}
+raft_cluster(\%n, 'd1', qw(d2 d3));
 
-sub leader
-{
-	for my $name (@names)
-	{
-		next unless $n{$name}->{_pid};
-		return $name if q1($n{$name}, 'SELECT role FROM phantom.raft_status()', 5) eq 'leader';
-	}
-	return undef;
-}
+sub leader { return raft_leader(\%n) }
 
 # what a node's schema looks like, as text
 my $schema = q{

@@ -20,7 +20,7 @@ use Exporter 'import';
 use PhantomTest;
 
 our %raft_addr;
-our @EXPORT = qw(%raft_addr raft_node poll q1 status signal_server);
+our @EXPORT = qw(%raft_addr raft_node raft_cluster raft_leader poll q1 status signal_server);
 
 # raft_node(name, secret[, extra_conf[, query_timeout]]) starts a node
 # configured as raft member name, with compaction off so that the tests'
@@ -40,6 +40,34 @@ phantom.compaction = off
 	$node->start;
 	create_phantom($node);
 	return $node;
+}
+
+# raft_cluster(\%nodes, first, others...) makes nodes{first} bootstrap a
+# cluster and add the others as voters (raft_node() nodes).
+sub raft_cluster
+{
+	my ($n, $first, @others) = @_;
+	$n->{$first}->safe_psql('postgres', 'SELECT phantom.cluster_create()');
+	for my $name (@others)
+	{
+		my $ci = $n->{$name}->connstr('postgres') =~ s/'/''/gr;
+		$n->{$first}->safe_psql('postgres',
+			"SELECT phantom.node_add('$name', '$ci', '$raft_addr{$name}')");
+	}
+}
+
+# raft_leader(\%nodes): the name of the running node that says it leads,
+# or undef.
+sub raft_leader
+{
+	my ($n) = @_;
+	for my $name (sort keys %$n)
+	{
+		next unless $n->{$name}->{_pid};
+		return $name
+		  if q1($n->{$name}, 'SELECT role FROM phantom.raft_status()', 5) eq 'leader';
+	}
+	return undef;
 }
 
 # poll(timeout, code) calls code every 50 ms until it returns true; returns

@@ -643,6 +643,29 @@ ledger_exists(void)
 	return ok;
 }
 
+/*
+ * ledger_ready: does phantom.applied exist?  If not, warns once (until it
+ * appears), sleeps a second and returns false: the caller tries again.
+ */
+static bool
+ledger_ready(bool *warned)
+{
+	if (ledger_exists())
+	{
+		*warned = false;
+		return true;
+	}
+	if (!*warned)
+		ereport(WARNING,
+				(errmsg("phantom apply: table phantom.applied does not exist in database \"%s\"; waiting",
+						phantom_database),
+				 errhint("Run CREATE EXTENSION phantom in database \"%s\" (phantom.database) on every node.",
+						 phantom_database)));
+	*warned = true;
+	pg_usleep(1000000);
+	return false;
+}
+
 static void
 apply_exit(int code, Datum arg)
 {
@@ -735,19 +758,8 @@ phantom_apply_worker_main(Datum arg)
 			known = ph_repl_shared->snap_count_known;
 			first = ph_repl_shared->first_index;
 			LWLockRelease(ph_repl_shared->lock);
-			if (!ledger_exists())
-			{
-				if (!warned_no_ledger)
-					ereport(WARNING,
-							(errmsg("phantom apply: table phantom.applied does not exist in database \"%s\"; waiting",
-									phantom_database),
-							 errhint("Run CREATE EXTENSION phantom in database \"%s\" (phantom.database) on every node.",
-									 phantom_database)));
-				warned_no_ledger = true;
-				pg_usleep(1000000);
+			if (!ledger_ready(&warned_no_ledger))
 				continue;
-			}
-			warned_no_ledger = false;
 			if (known && snap_index >= next &&
 				ph_repl_table_snapshot_needed(snap_index, snap_count))
 			{
@@ -826,24 +838,8 @@ phantom_apply_worker_main(Datum arg)
 			if (type == PH_RAFT_ENTRY_NORMAL && len > 0 &&
 				p[21] == PH_REPL_PAYLOAD_TXN)
 			{
-				if (!warned_no_ledger && !ledger_exists())
-				{
-					ereport(WARNING,
-							(errmsg("phantom apply: table phantom.applied does not exist in database \"%s\"; waiting",
-									phantom_database),
-							 errhint("Run CREATE EXTENSION phantom in database \"%s\" (phantom.database) on every node.",
-									 phantom_database)));
-					warned_no_ledger = true;
-				}
-				if (warned_no_ledger)
-				{
-					if (!ledger_exists())
-					{
-						pg_usleep(1000000);
-						break;
-					}
-					warned_no_ledger = false;
-				}
+				if (!ledger_ready(&warned_no_ledger))
+					break;
 				apply_txn(index, term, p + 22, len - 1);
 			}
 			next = index + 1;
